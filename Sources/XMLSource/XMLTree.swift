@@ -1,0 +1,84 @@
+/// An attribute as written in the document (entities decoded).
+public struct XMLAttribute: Sendable, Hashable {
+    public let name: String
+    public let value: String
+}
+
+/// A child of an element, in document order.
+public enum XMLNode: Sendable {
+    case element(XMLElement)
+    /// Character data (text and CDATA sections), entities decoded.
+    case text(String)
+    /// The content of an XML comment (between `<!--` and `-->`) and where it starts.
+    case comment(String, SourceLocation)
+}
+
+/// An immutable element of a parsed document. Safe to share between threads.
+public final class XMLElement: Sendable {
+    /// The local name (`Rule`, `ref`); a namespace prefix, when written, is in `prefix`.
+    public let name: String
+    public let prefix: String?
+    public let attributes: [XMLAttribute]
+    public let children: [XMLNode]
+    /// Where the start tag's `<` is.
+    public let location: SourceLocation
+    /// The line on which the start tag ends (where the element's content begins).
+    public let contentLine: Int
+
+    public init(name: String, prefix: String? = nil, attributes: [XMLAttribute], children: [XMLNode],
+                location: SourceLocation, contentLine: Int? = nil) {
+        self.name = name
+        self.prefix = prefix
+        self.attributes = attributes
+        self.children = children
+        self.location = location
+        self.contentLine = contentLine ?? location.line
+    }
+
+    /// The name as written, with its prefix.
+    public var qualifiedName: String { prefix.map { "\($0):\(name)" } ?? name }
+
+    /// The value of the attribute `name`, or nil when it is absent.
+    public func attribute(_ name: String) -> String? {
+        for attribute in attributes where attribute.name == name { return attribute.value }
+        return nil
+    }
+
+    /// The child elements, in order.
+    public var elements: [XMLElement] {
+        children.compactMap { if case .element(let e) = $0 { e } else { nil } }
+    }
+
+    /// The first child element named `name`.
+    public func firstElement(named name: String) -> XMLElement? {
+        for case .element(let e) in children where e.name == name { return e }
+        return nil
+    }
+
+    /// All character data directly inside this element, concatenated.
+    public var text: String {
+        var result = ""
+        for case .text(let t) in children { result += t }
+        return result
+    }
+
+    /// True when the element holds text other than white space.
+    public var hasSignificantText: Bool {
+        for case .text(let t) in children where t.contains(where: { !$0.isWhitespace }) { return true }
+        return false
+    }
+}
+
+/// The outcome of parsing one document: the root element when the document was well-formed and
+/// acceptable, and every problem found.
+public struct XMLDocument: Sendable {
+    public let file: String
+    public let root: XMLElement?
+    public let diagnostics: [Diagnostic]
+
+    public init(file: String, root: XMLElement?, diagnostics: [Diagnostic]) {
+        self.file = file
+        self.root = root
+        self.diagnostics = diagnostics
+    }
+}

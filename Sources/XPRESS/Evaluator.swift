@@ -1,0 +1,85 @@
+import XMLSource
+
+/// A compiled XPRESS expression, ready to evaluate any number of times on any thread.
+public struct CompiledExpression: Sendable {
+    let node: Node
+    public var location: SourceLocation { node.location }
+
+    /// Compiles `element` (the expression's root element). Every structural problem is
+    /// reported, with positions; literal `<rule name=...>` calls must name a rule of `library`.
+    public static func compile(_ element: XMLElement, file: String, library: RuleLibrary) -> Result<CompiledExpression, CompileFailure> {
+        var lowering = Lowering(file: file)
+        let node = lowering.expression(element)
+        var diagnostics = lowering.diagnostics
+        for reference in lowering.ruleReferences where library.rule(named: reference.name) == nil {
+            diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.unknownRule,
+                                          message: "no loaded file defines a rule named '\(reference.name)'",
+                                          location: reference.location))
+        }
+        if diagnostics.isEmpty { return .success(CompiledExpression(node: node)) }
+        return .failure(CompileFailure(diagnostics: diagnostics))
+    }
+}
+
+/// The problems that kept an expression from compiling.
+public struct CompileFailure: Error, Sendable {
+    public let diagnostics: [Diagnostic]
+}
+
+/// Evaluates expressions and rules against a rule library. Reentrant: share one evaluator
+/// between threads; each evaluation keeps its own state.
+public struct Evaluator: Sendable {
+    public let library: RuleLibrary
+    public var options: EvaluationOptions
+
+    public init(library: RuleLibrary, options: EvaluationOptions = EvaluationOptions()) {
+        self.library = library
+        self.options = options
+    }
+
+    /// Evaluates `expression` with `variables` bound in the host scope.
+    public func evaluate(_ expression: CompiledExpression, variables: [(String, Value)] = []) throws(RuntimeError) -> Value {
+        let (evaluation, scope) = start(variables)
+        do {
+            return try expression.node.run(evaluation, scope)
+        } catch .breakOut {
+            return evaluation.breakValue  // a top-level break ends the evaluation with its value
+        } catch {
+            throw runtimeError(error, evaluation, at: expression.location)
+        }
+    }
+
+    /// Evaluates the rule `name` with `arguments` passed as `<argument>`s would be, and
+    /// `variables` bound in the host scope (visible to a rule that is not `localScope`).
+    public func call(rule name: String, arguments: [(String, Value)] = [],
+                     variables: [(String, Value)] = []) throws(RuntimeError) -> Value {
+        guard let rule = library.rule(named: name) else {
+            throw RuntimeError(message: "no rule named '\(name)' is loaded",
+                               location: SourceLocation(file: "<command line>", line: 1, column: 1), ruleName: nil, frames: [])
+        }
+        let (evaluation, scope) = start(variables)
+        do {
+            return try rule.invoke(evaluation, arguments: arguments.map { (Symbol($0.0), $0.1) }, caller: scope,
+                                   callSite: rule.location)
+        } catch {
+            throw runtimeError(error, evaluation, at: rule.location)
+        }
+    }
+
+    private func start(_ variables: [(String, Value)]) -> (Evaluation, Scope) {
+        let host = Scope(parent: nil)
+        for (name, value) in variables { host.bind(Symbol(name), value) }
+        let evaluation = Evaluation(library: library, options: options, host: host)
+        let top = Scope(parent: host)
+        evaluation.ruleScope = top
+        return (evaluation, top)
+    }
+
+    private func runtimeError(_ interrupt: Interrupt, _ evaluation: Evaluation, at location: SourceLocation) -> RuntimeError {
+        switch interrupt {
+        case .failure(let error): return error
+        case .breakOut(let label):
+            return evaluation.error("<break\(label.map { " name='\($0)'" } ?? "")> outside any construct it can leave", at: location)
+        }
+    }
+}

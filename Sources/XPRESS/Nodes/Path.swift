@@ -1,0 +1,212 @@
+import Foundation
+
+/// A path expression of `ref`, `set` and `$(...)` (spec section 3): a variable name followed by
+/// steps (`.key`, `[#n]`, `[token]`, `[k=v]`, `[k==v]`, `[*]`). A leading `:` starts at the
+/// outermost (host) scope.
+struct Path: Sendable, CustomStringConvertible {
+    enum Step: Sendable {
+        case key(String)
+        case index(Int)
+        case named(String)
+        case filter(key: String, value: String, firstOnly: Bool)
+        case all
+    }
+
+    let text: String
+    let fromHost: Bool
+    let root: Symbol
+    let steps: [Step]
+
+    var description: String { text }
+
+    /// Parses a path; nil (with a reason) when it is malformed.
+    static func parse(_ text: String) -> Result<Path, PathError> {
+        var body = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        let fromHost = body.hasPrefix(":")
+        if fromHost { body = body.dropFirst() }
+        var steps: [Step] = []
+        var current = Substring()
+        var index = body.startIndex
+        var rootName: String?
+        func closeName() {
+            if !current.isEmpty {
+                if rootName == nil { rootName = String(current) } else { steps.append(.key(String(current))) }
+            }
+            current = Substring()
+        }
+        while index < body.endIndex {
+            let c = body[index]
+            if c == "." {
+                closeName()
+                index = body.index(after: index)
+            } else if c == "[" {
+                closeName()
+                guard rootName != nil else { return .failure(PathError("a path must start with a variable name")) }
+                guard let close = body[index...].firstIndex(of: "]") else {
+                    return .failure(PathError("'[' without a closing ']'"))
+                }
+                let selector = body[body.index(after: index)..<close]
+                switch parseSelector(selector) {
+                case .success(let step): steps.append(step)
+                case .failure(let error): return .failure(error)
+                }
+                index = body.index(after: close)
+            } else {
+                current.append(c)
+                index = body.index(after: index)
+            }
+        }
+        closeName()
+        guard let rootName, !rootName.isEmpty else { return .failure(PathError("empty path")) }
+        return .success(Path(text: text, fromHost: fromHost, root: Symbol(rootName), steps: steps))
+    }
+
+    private static func parseSelector(_ selector: Substring) -> Result<Step, PathError> {
+        let s = selector.trimmingCharacters(in: .whitespaces)
+        if s == "*" { return .success(.all) }
+        if s.hasPrefix("#") {
+            guard let n = Int(s.dropFirst()), n >= 0 else { return .failure(PathError("'[\(s)]' needs a non-negative index after '#'")) }
+            return .success(.index(n))
+        }
+        if let range = s.range(of: "==") {
+            return .success(.filter(key: String(s[..<range.lowerBound]), value: String(s[range.upperBound...]), firstOnly: true))
+        }
+        if let equals = s.firstIndex(of: "=") {
+            return .success(.filter(key: String(s[..<equals]), value: String(s[s.index(after: equals)...]), firstOnly: false))
+        }
+        guard !s.isEmpty else { return .failure(PathError("empty '[]' in a path")) }
+        return .success(.named(s))
+    }
+
+    // MARK: Reading
+
+    /// The value at this path from `scope` (null wherever the walk finds nothing).
+    @inline(__always)
+    func read(_ e: Evaluation, _ scope: Scope) -> Value {
+        let start = fromHost ? e.host : scope
+        guard let (holder, slot) = start.find(root) else { return .null }
+        let value = holder.value(at: slot)
+        return steps.isEmpty ? value : Path.walk(value, steps[...])
+    }
+
+    /// Follows `steps` from `value`.
+    static func walk(_ value: Value, _ steps: ArraySlice<Step>) -> Value {
+        var current = value
+        var index = steps.startIndex
+        while index < steps.endIndex {
+            switch steps[index] {
+            case .key(let key): current = member(current, key)
+            case .index(let n):
+                guard case .list(let list) = current, n < list.items.count else { return .null }
+                current = list.items[n]
+            case .named(let token): current = named(current, token)
+            case .filter(let key, let wanted, let firstOnly):
+                guard case .list(let list) = current else { return .null }
+                let matches = list.items.filter { member($0, key).strictlyEquals(.string(wanted)) }
+                if firstOnly {
+                    guard let first = matches.first else { return .null }
+                    current = first
+                } else {
+                    return mapRest(matches, steps[(index + 1)...])
+                }
+            case .all:
+                guard case .list(let list) = current else { return .null }
+                return mapRest(list.items, steps[(index + 1)...])
+            }
+            index += 1
+        }
+        return current
+    }
+
+    private static func mapRest(_ items: [Value], _ rest: ArraySlice<Step>) -> Value {
+        if rest.isEmpty { return .list(items) }
+        return .list(items.map { walk($0, rest) }.filter { !$0.isNull })
+    }
+
+    /// `value.key`: a map entry or a host object property.
+    static func member(_ value: Value, _ key: String) -> Value {
+        switch value {
+        case .map(let map): map[key] ?? .null
+        case .object(let object): object.property(key) ?? .null
+        default: .null
+        }
+    }
+
+    /// `value[token]`: the list element whose `name` is the token (or a map's entry).
+    static func named(_ value: Value, _ token: String) -> Value {
+        switch value {
+        case .list(let list): list.items.first { member($0, "name").stringValue == token } ?? .null
+        case .map(let map): map[token] ?? .null
+        default: .null
+        }
+    }
+
+    // MARK: Writing
+
+    /// Assigns `newValue` at this path (`set`): to the nearest visible binding of the root, else a
+    /// new binding in the rule's top scope; inner steps create maps on the way.
+    func write(_ newValue: Value, _ e: Evaluation, _ scope: Scope) throws(PathError) {
+        let start = fromHost ? e.host : scope
+        let found = start.find(root)
+        if steps.isEmpty {
+            if let (holder, slot) = found { holder.set(at: slot, newValue) } else { (fromHost ? e.host : e.ruleScope).bind(root, newValue) }
+            return
+        }
+        var container: Value
+        if let (holder, slot) = found, !holder.value(at: slot).isNull {
+            container = holder.value(at: slot)
+        } else {
+            container = .map(MapBox())
+            if let (holder, slot) = found { holder.set(at: slot, container) } else { (fromHost ? e.host : e.ruleScope).bind(root, container) }
+        }
+        try Path.assign(newValue, into: &container, steps[...], path: text)
+    }
+
+    private static func assign(_ newValue: Value, into container: inout Value, _ steps: ArraySlice<Step>, path: String) throws(PathError) {
+        let step = steps.first!
+        let rest = steps.dropFirst()
+        func descend(_ child: inout Value) throws(PathError) {
+            if rest.isEmpty { child = newValue } else { try assign(newValue, into: &child, rest, path: path) }
+        }
+        switch (step, container) {
+        case (.key(let key), .map(let map)):
+            var child = map[key] ?? .null
+            if !rest.isEmpty, child.isNull { child = .map(MapBox()) }
+            try descend(&child)
+            map[key] = child
+        case (.key(let key), .object(let object)):
+            var child = object.property(key) ?? .null
+            if !rest.isEmpty, child.isNull { child = .map(MapBox()) }
+            try descend(&child)
+            guard object.setProperty(key, child) else {
+                throw PathError("cannot set '\(key)' in '\(path)': \(object.className) has no such property")
+            }
+        case (.index(let n), .list(let list)):
+            guard n < list.items.count else { throw PathError("cannot set '\(path)': the list has no element #\(n)") }
+            try descend(&list.items[n])
+        case (.named(let token), .list(let list)):
+            guard let position = list.items.firstIndex(where: { member($0, "name").stringValue == token }) else {
+                throw PathError("cannot set '\(path)': no element named '\(token)'")
+            }
+            try descend(&list.items[position])
+        case (.named(let token), .map(let map)):
+            var child = map[token] ?? .null
+            try descend(&child)
+            map[token] = child
+        case (.filter(let key, let wanted, let firstOnly), .list(let list)):
+            let positions = list.items.indices.filter { member(list.items[$0], key).strictlyEquals(.string(wanted)) }
+            guard !positions.isEmpty else { throw PathError("cannot set '\(path)': no element with \(key)=\(wanted)") }
+            for position in firstOnly ? [positions[0]] : positions { try descend(&list.items[position]) }
+        case (.all, .list(let list)):
+            for position in list.items.indices { try descend(&list.items[position]) }
+        default:
+            throw PathError("cannot set '\(path)': a \(container.kindName) cannot be walked into there")
+        }
+    }
+}
+
+/// Why a path could not be parsed or assigned.
+struct PathError: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+}

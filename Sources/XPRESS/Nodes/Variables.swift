@@ -1,0 +1,234 @@
+import Foundation
+import XMLSource
+
+/// `<ref>path</ref>` with a literal path, parsed at load time.
+final class RefNode: Node, @unchecked Sendable {
+    let path: Path
+    init(_ location: SourceLocation, _ path: Path) { self.path = path; super.init("ref", location) }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        path.read(e, scope)
+    }
+}
+
+/// A path whose text is only known at run time: `<ref>` with a child, or a path holding
+/// `$(x)`, which is replaced by the string value of `x` first.
+struct DynamicPath: Sendable {
+    enum Source: Sendable {
+        case computed(Node)
+        case template(Template)
+    }
+    let source: Source
+
+    func resolve(_ node: Node, _ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Path? {
+        let text: String
+        switch source {
+        case .computed(let child): text = try child.run(e, scope).stringValue
+        case .template(let template): text = template.expand(e, scope)
+        }
+        if text.isEmpty { return nil }
+        switch Path.parse(text) {
+        case .success(let path): return path
+        case .failure(let error): throw node.failure(e, "bad path '\(text)': \(error.message)")
+        }
+    }
+}
+
+/// `<ref>` whose path is computed at run time.
+final class DynamicRefNode: Node, @unchecked Sendable {
+    let path: DynamicPath
+    init(_ location: SourceLocation, _ path: DynamicPath) { self.path = path; super.init("ref", location) }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        try path.resolve(self, e, scope)?.read(e, scope) ?? .null
+    }
+}
+
+/// Text with `$(path)` references (`expand`, dynamic paths): literal pieces and paths.
+struct Template: Sendable {
+    enum Piece: Sendable {
+        case text(String)
+        case path(Path)
+    }
+    let pieces: [Piece]
+
+    /// Splits `text` at its `$(...)` references; nil when it has none.
+    static func parse(_ text: String) -> Result<Template, PathError>? {
+        guard text.contains("$(") else { return nil }
+        var pieces: [Piece] = []
+        var rest = Substring(text)
+        while let start = rest.range(of: "$(") {
+            if start.lowerBound > rest.startIndex { pieces.append(.text(String(rest[..<start.lowerBound]))) }
+            guard let end = rest[start.upperBound...].firstIndex(of: ")") else {
+                return .failure(PathError("'$(' without a closing ')'"))
+            }
+            switch Path.parse(String(rest[start.upperBound..<end])) {
+            case .success(let path): pieces.append(.path(path))
+            case .failure(let error): return .failure(error)
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        if !rest.isEmpty { pieces.append(.text(String(rest))) }
+        return .success(Template(pieces: pieces))
+    }
+
+    func expand(_ e: Evaluation, _ scope: Scope) -> String {
+        var result = ""
+        for piece in pieces {
+            switch piece {
+            case .text(let text): result += text
+            case .path(let path): result += path.read(e, scope).stringValue
+            }
+        }
+        return result
+    }
+}
+
+/// `<defvar name='x'>`: binds in the enclosing scope; null.
+final class DefvarNode: Node, @unchecked Sendable {
+    let variable: Symbol
+    let value: Node?
+    init(_ location: SourceLocation, _ variable: Symbol, _ value: Node?) {
+        self.variable = variable; self.value = value
+        super.init("defvar", location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        scope.bind(variable, try value?.run(e, scope) ?? .null)
+        return .null
+    }
+}
+
+/// `<set name='path'>` / `<setvar>`: assigns as the spec's section 3 says; null.
+final class SetNode: Node, @unchecked Sendable {
+    enum Target: Sendable {
+        case literal(Path)
+        case dynamic(DynamicPath)
+    }
+    let target: Target
+    let value: Node?
+
+    init(_ element: String, _ location: SourceLocation, _ target: Target, _ value: Node?) {
+        self.target = target; self.value = value
+        super.init(element, location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        let path: Path
+        switch target {
+        case .literal(let p): path = p
+        case .dynamic(let dynamic):
+            guard let p = try dynamic.resolve(self, e, scope) else { throw failure(e, "the variable name is empty") }
+            path = p
+        }
+        let newValue = try value?.run(e, scope) ?? .null
+        do { try path.write(newValue, e, scope) } catch { throw failure(e, error.message) }
+        return .null
+    }
+}
+
+/// `<defun name='f'>`: defines a function in the enclosing scope; null.
+final class DefunNode: Node, @unchecked Sendable {
+    let name: Symbol
+    let parameters: [Symbol]
+    let body: [Node]
+    init(_ location: SourceLocation, name: Symbol, parameters: [Symbol], body: [Node]) {
+        self.name = name; self.parameters = parameters; self.body = body
+        super.init("defun", location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        scope.define(name, FunctionValue(definition: self, scope: scope))
+        return .null
+    }
+}
+
+/// `<call name='f'>`: calls a visible `defun`; missing arguments are null, extra ones an error.
+final class CallNode: Node, @unchecked Sendable {
+    let name: Symbol
+    let arguments: [Node]
+    init(_ location: SourceLocation, name: Symbol, arguments: [Node]) {
+        self.name = name; self.arguments = arguments
+        super.init("call", location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        guard let function = scope.findFunction(name) ?? e.host.findFunction(name) else {
+            throw failure(e, "no function '\(name.name)' is defined (defun) in scope")
+        }
+        let definition = function.definition
+        guard arguments.count <= definition.parameters.count else {
+            throw failure(e, "function '\(name.name)' takes \(definition.parameters.count) argument(s), \(arguments.count) given")
+        }
+        let values = try arguments.values(e, scope)
+        let callScope = Scope(parent: function.scope)
+        for (index, parameter) in definition.parameters.enumerated() {
+            callScope.bind(parameter, index < values.count ? values[index] : .null)
+        }
+        try e.push("function", name.name, at: location)
+        defer { e.pop() }
+        do {
+            return try definition.body.sequence(e, callScope)
+        } catch .breakOut {
+            return e.breakValue  // a break never crosses a call
+        }
+    }
+}
+
+/// How an `<argument>` of `<rule>` gets its value.
+enum ArgumentSource: Sendable {
+    case literal(String)
+    case reference(Path)
+    case expression(Node)
+}
+
+/// `<rule name='X'>` (or a child computing the name) with `<argument>`s.
+final class RuleCallNode: Node, @unchecked Sendable {
+    enum Name: Sendable {
+        case literal(String)
+        case computed(Node)
+    }
+    let name: Name
+    let arguments: [(Symbol, ArgumentSource)]
+
+    init(_ location: SourceLocation, name: Name, arguments: [(Symbol, ArgumentSource)]) {
+        self.name = name; self.arguments = arguments
+        super.init("rule", location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        let ruleName: String
+        switch name {
+        case .literal(let n): ruleName = n
+        case .computed(let node): ruleName = try node.run(e, scope).stringValue
+        }
+        guard let rule = e.library.rule(named: ruleName) else {
+            throw failure(e, "no rule named '\(ruleName)' is loaded")
+        }
+        var values: [(Symbol, Value)] = []
+        values.reserveCapacity(arguments.count)
+        for (symbol, source) in arguments {
+            switch source {
+            case .literal(let text): values.append((symbol, .string(text)))
+            case .reference(let path): values.append((symbol, path.read(e, scope)))
+            case .expression(let node): values.append((symbol, try node.run(e, scope)))
+            }
+        }
+        return try rule.invoke(e, arguments: values, caller: scope, callSite: location)
+    }
+}
+
+/// `<instanceof name='Type'>`.
+final class InstanceofNode: Node, @unchecked Sendable {
+    let typeName: String
+    let value: Node
+    init(_ location: SourceLocation, typeName: String, value: Node) {
+        self.typeName = typeName; self.value = value
+        super.init("instanceof", location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        let value = try self.value.run(e, scope)
+        return .int(HostClassRegistry.isInstance(value, of: typeName) ? 1 : 0)
+    }
+}

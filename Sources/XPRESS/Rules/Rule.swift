@@ -1,0 +1,78 @@
+import XMLSource
+
+/// A `<Rule>` object compiled for evaluation.
+public final class Rule: Sendable {
+    /// A declared `<RuleArgument>`.
+    public struct Argument: Sendable {
+        public let name: String
+        let symbol: Symbol
+        /// The default: a literal `value`, or an expression child.
+        let defaultValue: Node?
+        public let locked: Bool
+        public var hasDefault: Bool { defaultValue != nil }
+    }
+
+    /// The name rules call it by: `Name`, or `Library:Name` for a rule inside a
+    /// Configuration's `<Library>`.
+    public let name: String
+    public let subtype: String?
+    public let localScope: Bool
+    public let arguments: [Argument]
+    public let location: SourceLocation
+    let body: Node
+
+    init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourceLocation) {
+        self.name = name
+        self.subtype = subtype
+        self.localScope = localScope
+        self.arguments = arguments
+        self.body = body
+        self.location = location
+    }
+
+    /// Evaluates the rule: a new scope (whose parent is the caller's, unless `localScope`),
+    /// defaults first, then every passed argument that is not locked.
+    func invoke(_ e: Evaluation, arguments passed: [(Symbol, Value)], caller: Scope,
+                callSite: SourceLocation) throws(Interrupt) -> Value {
+        try e.push("rule", name, at: callSite)
+        defer { e.pop() }
+        let scope = Scope(parent: localScope ? nil : caller)
+        for argument in arguments {
+            if let defaultValue = argument.defaultValue { scope.bind(argument.symbol, try defaultValue.run(e, scope)) }
+        }
+        for (symbol, value) in passed where !isLocked(symbol) { scope.bind(symbol, value) }
+        let (outerScope, outerRule) = (e.ruleScope, e.currentRule)
+        e.ruleScope = scope
+        e.currentRule = name
+        defer { (e.ruleScope, e.currentRule) = (outerScope, outerRule) }
+        do {
+            return try body.run(e, scope)
+        } catch .breakOut {
+            return e.breakValue  // a break never crosses a rule
+        }
+    }
+
+    private func isLocked(_ symbol: Symbol) -> Bool {
+        for argument in arguments where argument.locked && argument.symbol == symbol { return true }
+        return false
+    }
+}
+
+/// The rules available to an evaluation, by name. Immutable; share it between threads.
+public final class RuleLibrary: Sendable {
+    private let rules: [String: Rule]
+
+    public init(_ rules: [Rule]) {
+        var byName: [String: Rule] = [:]
+        for rule in rules where byName[rule.name] == nil { byName[rule.name] = rule }
+        self.rules = byName
+    }
+
+    /// An empty library.
+    public static let empty = RuleLibrary([])
+
+    public func rule(named name: String) -> Rule? { rules[name] }
+
+    /// All rule names, sorted.
+    public var names: [String] { rules.keys.sorted() }
+}

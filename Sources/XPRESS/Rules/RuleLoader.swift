@@ -1,0 +1,179 @@
+import Foundation
+import XMLSource
+
+/// One loaded file: its XML tree (every object kept, known or not), the rules it defines, and
+/// every problem found in it.
+public struct LoadedDocument: Sendable {
+    public let file: String
+    public let root: XMLElement?
+    public let rules: [Rule]
+    public let diagnostics: [Diagnostic]
+    /// Literal rule names called from this file, resolved by `RuleLoader.link`.
+    let ruleReferences: [(name: String, location: SourceLocation)]
+}
+
+/// Loads rule files: `<Waveset>` documents or single objects. Rules become `Rule`s (library
+/// rules as `Library:Rule`); XPRESS embedded in other objects (forms, workflows, configuration)
+/// is lowered too, so every structural error is found at load time.
+public enum RuleLoader {
+    /// The file name diagnostics use for the built-in standard library.
+    public static let standardLibraryFile = "rules/ReconRules.xml"
+
+    /// The standard library (`rules/ReconRules.xml`), compiled into the binaries.
+    public static let standardLibrary: LoadedDocument = load(PackageResources.ReconRules_xml, file: standardLibraryFile)
+
+    /// Reads and loads one file; an unreadable file is a diagnostic, not a crash.
+    public static func load(path: String) -> LoadedDocument {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let problem = Diagnostic(id: XMLDiagnosticID.malformed, message: "cannot read the file",
+                                     location: SourceLocation(file: path, line: 1, column: 1))
+            return LoadedDocument(file: path, root: nil, rules: [], diagnostics: [problem], ruleReferences: [])
+        }
+        return load([UInt8](data), file: path)
+    }
+
+    /// Loads a document held in memory.
+    public static func load(_ bytes: [UInt8], file: String) -> LoadedDocument {
+        let document = XMLParser.parse(bytes, file: file)
+        guard let root = document.root else {
+            return LoadedDocument(file: file, root: nil, rules: [], diagnostics: document.diagnostics, ruleReferences: [])
+        }
+        var lowering = Lowering(file: file)
+        var rules: [Rule] = []
+        let objects = root.name == "Waveset" ? root.elements : [root]
+        for object in objects {
+            lowering.scanObject(object, library: nil, into: &rules)
+        }
+        return LoadedDocument(file: file, root: root, rules: rules, diagnostics: document.diagnostics + lowering.diagnostics,
+                              ruleReferences: lowering.ruleReferences)
+    }
+
+    /// Files named by `paths`: files as given, directories searched recursively for `*.xml`
+    /// (sorted, so that loading is deterministic). Throws for a path that does not exist.
+    public static func files(in paths: [String]) throws -> [String] {
+        var result: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw LoadError(message: "\(path): no such file or directory")
+            }
+            guard isDirectory.boolValue else { result.append(path); continue }
+            let base = URL(fileURLWithPath: path)
+            var found: [String] = []
+            if let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey]) {
+                for case let url as URL in walker where url.pathExtension.lowercased() == "xml" {
+                    found.append(path.hasSuffix("/") ? path + url.path.dropFirst(base.path.count + 1)
+                                                     : path + "/" + url.path.dropFirst(base.path.count + 1))
+                }
+            }
+            result.append(contentsOf: found.sorted())
+        }
+        return result
+    }
+
+    /// Builds the library of `documents` plus the standard library, reporting rules defined
+    /// twice and literal calls of rules that no document defines.
+    public static func link(_ documents: [LoadedDocument], includeStandardLibrary: Bool = true) -> (RuleLibrary, [Diagnostic]) {
+        let all = (includeStandardLibrary ? [standardLibrary] : []) + documents
+        var diagnostics: [Diagnostic] = []
+        var seen: [String: Rule] = [:]
+        var rules: [Rule] = []
+        for rule in all.flatMap(\.rules) {
+            if let first = seen[rule.name] {
+                diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.duplicateRule, message: "rule '\(rule.name)' is defined twice",
+                                              location: rule.location,
+                                              notes: [.init(location: first.location, message: "first defined here")]))
+                continue
+            }
+            seen[rule.name] = rule
+            rules.append(rule)
+        }
+        for document in all {
+            for reference in document.ruleReferences where seen[reference.name] == nil {
+                diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.unknownRule,
+                                              message: "no loaded file defines a rule named '\(reference.name)'",
+                                              location: reference.location))
+            }
+        }
+        return (RuleLibrary(rules), diagnostics)
+    }
+}
+
+/// A path that could not be loaded at all.
+public struct LoadError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+extension Lowering {
+    /// Elements of a form `<Field>` whose content is an expression.
+    static let fieldExpressionHolders: Set<String> = [
+        "Expansion", "Derivation", "Default", "Disable", "Enable", "Validation", "Constraints", "FieldAction",
+    ]
+
+    /// Walks an object: rules are compiled, `Library` rules qualified by their Configuration's
+    /// name, XPRESS found elsewhere is lowered for its diagnostics, other content is kept as is.
+    mutating func scanObject(_ element: XMLElement, library: String?, into rules: inout [Rule]) {
+        switch element.name {
+        case "Rule":
+            if let rule = rule(element, library: library) { rules.append(rule) }
+            return
+        case "Configuration":
+            let name = element.attribute("name")
+            for child in element.elements { scanConfiguration(child, name: name, into: &rules) }
+            return
+        default: break
+        }
+        for child in element.elements {
+            if child.name == "Rule" {
+                scanObject(child, library: library, into: &rules)
+            } else if element.name == "Field" && Lowering.fieldExpressionHolders.contains(child.name) {
+                for expressionElement in child.elements { _ = expression(expressionElement) }
+            } else if Catalogue.isExpressionElement(child.name) {
+                _ = expression(child)
+            } else {
+                scanObject(child, library: library, into: &rules)
+            }
+        }
+    }
+
+    private mutating func scanConfiguration(_ element: XMLElement, name: String?, into rules: inout [Rule]) {
+        if element.name == "Library" {
+            for child in element.elements { scanObject(child, library: name ?? "", into: &rules) }
+        } else if element.name == "Extension" {
+            for child in element.elements { scanConfiguration(child, name: name, into: &rules) }
+        } else {
+            scanObject(element, library: nil, into: &rules)
+        }
+    }
+
+    /// Compiles a `<Rule>` object.
+    mutating func rule(_ element: XMLElement, library: String?) -> Rule? {
+        let name = requiredAttribute(element, "name")
+        var arguments: [Rule.Argument] = []
+        var bodies: [Node] = []
+        for child in element.elements {
+            switch child.name {
+            case "Description", "Comments", "MemberObjectGroups", "Properties", "RuleAccess", "RunAsUser":
+                continue
+            case "RuleArgument":
+                guard let argumentName = requiredAttribute(child, "name") else { continue }
+                var defaultValue: Node? = child.attribute("value").map { ConstantNode("RuleArgument", child.location, .string($0)) }
+                let values = child.elements
+                if !values.isEmpty, checkCount(child, values.count, 1...1) { defaultValue = expression(values[0]) }
+                arguments.append(Rule.Argument(name: argumentName, symbol: Symbol(argumentName), defaultValue: defaultValue,
+                                               locked: child.attribute("locked")?.lowercased() == "true"))
+            case "Value":
+                bodies.append(contentsOf: child.elements.map { expression($0) })
+            default:
+                bodies.append(expression(child))
+            }
+        }
+        guard checkCount(element, bodies.count, 1...1) else { return nil }
+        guard let name else { return nil }
+        let qualified = library.map { "\($0):\(name)" } ?? name
+        return Rule(name: qualified, subtype: element.attribute("subtype"),
+                    localScope: element.attribute("localScope")?.lowercased() == "true",
+                    arguments: arguments, body: bodies[0], location: element.location)
+    }
+}

@@ -1,0 +1,158 @@
+/// A value of the XPRESS language (spec section 1).
+///
+/// Lists, maps, dates and host objects are shared by reference, as in the original Java
+/// implementation: binding, passing as an argument and `set` do not copy. A value belongs to the
+/// evaluation that made it and is not shared between threads.
+public enum Value {
+    case null
+    case int(Int64)
+    case string(String)
+    case bool(Bool)
+    case list(ListBox)
+    case map(MapBox)
+    case date(DateBox)
+    case object(HostObject)
+
+    /// A new list value holding `items`.
+    public static func list(_ items: [Value]) -> Value { .list(ListBox(items)) }
+    /// A new map value holding `entries` in order.
+    public static func map(_ entries: [(String, Value)]) -> Value { .map(MapBox(entries)) }
+    /// A new date value at `millis` milliseconds since 1970-01-01T00:00:00Z.
+    public static func date(millis: Int64) -> Value { .date(DateBox(millis: millis)) }
+
+    public var isNull: Bool { if case .null = self { true } else { false } }
+}
+
+/// A mutable list shared by reference.
+public final class ListBox {
+    public var items: [Value]
+    public init(_ items: [Value] = []) { self.items = items }
+}
+
+/// A mutable map with string keys that keeps insertion order, shared by reference.
+public final class MapBox {
+    public private(set) var keys: [String] = []
+    public private(set) var values: [Value] = []
+    private var positions: [String: Int] = [:]
+
+    public init() {}
+
+    public init(_ entries: [(String, Value)]) {
+        keys.reserveCapacity(entries.count)
+        values.reserveCapacity(entries.count)
+        for (key, value) in entries { self[key] = value }
+    }
+
+    public var count: Int { keys.count }
+
+    /// The value at `key`; assigning replaces in place or appends a new key at the end.
+    /// Assigning nil removes the key.
+    public subscript(key: String) -> Value? {
+        get { positions[key].map { values[$0] } }
+        set {
+            if let newValue {
+                if let position = positions[key] {
+                    values[position] = newValue
+                } else {
+                    positions[key] = keys.count
+                    keys.append(key)
+                    values.append(newValue)
+                }
+            } else if let position = positions.removeValue(forKey: key) {
+                keys.remove(at: position)
+                values.remove(at: position)
+                for index in position..<keys.count { positions[keys[index]] = index }
+            }
+        }
+    }
+
+    /// The entries in insertion order.
+    public var entries: Zip2Sequence<[String], [Value]> { zip(keys, values) }
+}
+
+/// A mutable instant with millisecond precision (Java `java.util.Date`), shared by reference.
+public final class DateBox {
+    public var millis: Int64
+    public init(millis: Int64) { self.millis = millis }
+}
+
+/// An object of one of the registered host classes (see `HostClassRegistry`).
+public protocol HostObject: AnyObject {
+    /// The unqualified class name (`AttributeCondition`), used as `$class` in JSON.
+    var className: String { get }
+    /// The properties in constructor order, as JSON and string forms show them.
+    var properties: [(String, Value)] { get }
+    /// The property `name`, or nil when the class has no such property.
+    func property(_ name: String) -> Value?
+    /// Sets the property `name`; returns false when the class has no such property.
+    func setProperty(_ name: String, _ value: Value) -> Bool
+}
+
+/// `com.waveset.object.AttributeCondition`: a condition on a user attribute that correlation
+/// rules return (`attrName operator operand`).
+public final class AttributeCondition: HostObject {
+    public var attrName: Value
+    public var operatorName: Value
+    public var operand: Value
+
+    public init(attrName: Value, operatorName: Value, operand: Value) {
+        self.attrName = attrName
+        self.operatorName = operatorName
+        self.operand = operand
+    }
+
+    public var className: String { "AttributeCondition" }
+    public var properties: [(String, Value)] {
+        [("attrName", attrName), ("operator", operatorName), ("operand", operand)]
+    }
+
+    public func property(_ name: String) -> Value? {
+        switch name {
+        case "attrName", "attributeName": attrName
+        case "operator": operatorName
+        case "operand", "value": operand
+        default: nil
+        }
+    }
+
+    public func setProperty(_ name: String, _ value: Value) -> Bool {
+        switch name {
+        case "attrName", "attributeName": attrName = value
+        case "operator": operatorName = value
+        case "operand", "value": operand = value
+        default: return false
+        }
+        return true
+    }
+}
+
+/// `com.waveset.object.WSAttribute`: a named attribute value.
+public final class WSAttribute: HostObject {
+    public var name: Value
+    public var value: Value
+
+    public init(name: Value, value: Value) {
+        self.name = name
+        self.value = value
+    }
+
+    public var className: String { "WSAttribute" }
+    public var properties: [(String, Value)] { [("name", name), ("value", value)] }
+
+    public func property(_ key: String) -> Value? {
+        switch key {
+        case "name": name
+        case "value": value
+        default: nil
+        }
+    }
+
+    public func setProperty(_ key: String, _ newValue: Value) -> Bool {
+        switch key {
+        case "name": name = newValue
+        case "value": value = newValue
+        default: return false
+        }
+        return true
+    }
+}
