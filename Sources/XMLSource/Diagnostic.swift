@@ -1,6 +1,6 @@
 /// A position in a source file. Lines and columns start at 1; columns count characters
 /// (Unicode scalars) of the original line.
-public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct SourcePosition: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var column: Int
@@ -13,7 +13,7 @@ public struct SourceLocation: Sendable, Hashable, Comparable, CustomStringConver
 
     public var description: String { "\(file):\(line):\(column)" }
 
-    public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
+    public static func < (a: SourcePosition, b: SourcePosition) -> Bool {
         (a.file, a.line, a.column) < (b.file, b.line, b.column)
     }
 }
@@ -38,9 +38,9 @@ public enum Severity: String, Sendable, Hashable, Comparable {
 public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
     /// A secondary location that explains the main one (a call frame, the other definition).
     public struct Note: Sendable, Hashable {
-        public var location: SourceLocation?
+        public var location: SourcePosition?
         public var message: String
-        public init(location: SourceLocation?, message: String) {
+        public init(location: SourcePosition?, message: String) {
             self.location = location
             self.message = message
         }
@@ -49,10 +49,10 @@ public struct Diagnostic: Sendable, Hashable, Error, CustomStringConvertible {
     public var id: String
     public var severity: Severity
     public var message: String
-    public var location: SourceLocation
+    public var location: SourcePosition
     public var notes: [Note]
 
-    public init(id: String, severity: Severity = .error, message: String, location: SourceLocation,
+    public init(id: String, severity: Severity = .error, message: String, location: SourcePosition,
                 notes: [Note] = []) {
         self.id = id
         self.severity = severity

@@ -10,11 +10,13 @@ public enum XMLParser {
     public static func parse(_ bytes: [UInt8], file: String) -> XMLDocument {
         _ = libraryReady
         let state = ParseState(file: file)
+        let (input, comments) = CommentHyphens.neutralised(bytes)
+        state.originalComments = comments
         if bytes.isEmpty {
             state.report(XMLDiagnosticID.malformed, "the document is empty", line: 1, column: 1)
             return XMLDocument(file: file, root: nil, diagnostics: state.diagnostics)
         }
-        let parsed: Bool = bytes.withUnsafeBufferPointer { buffer in
+        let parsed: Bool = input.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             guard let ctxt = xmlCreateMemoryParserCtxt(base, Int32(clamping: buffer.count)) else {
                 return false
@@ -108,7 +110,7 @@ private final class ParseState {
         var prefix: String?
         var attributes: [XMLAttribute]
         var children: [XMLNode] = []
-        var location: SourceLocation
+        var location: SourcePosition
         var contentLine: Int
         var pendingText = ""
     }
@@ -117,12 +119,15 @@ private final class ParseState {
     var stack: [OpenElement] = []
     var root: XMLElement?
     var diagnostics: [Diagnostic] = []
+    /// Every comment's text as written, in document order (see `CommentHyphens`).
+    var originalComments: [String] = []
+    private var commentsSeen = 0
 
     init(file: String) { self.file = file }
 
     func report(_ id: String, _ message: String, line: Int, column: Int) {
         let diagnostic = Diagnostic(id: id, message: message,
-                                    location: SourceLocation(file: file, line: max(line, 1), column: max(column, 1)))
+                                    location: SourcePosition(file: file, line: max(line, 1), column: max(column, 1)))
         if !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
     }
 
@@ -168,7 +173,7 @@ private final class ParseState {
         stack.append(OpenElement(name: localname.map { String(cString: $0) } ?? "",
                                  prefix: prefix.map { String(cString: $0) },
                                  attributes: list,
-                                 location: SourceLocation(file: file, line: line, column: column),
+                                 location: SourcePosition(file: file, line: line, column: column),
                                  contentLine: contentLine))
     }
 
@@ -190,11 +195,13 @@ private final class ParseState {
     }
 
     func comment(_ ctxt: xmlParserCtxtPtr, _ value: UnsafePointer<xmlChar>) {
+        let index = commentsSeen
+        commentsSeen += 1
         guard !stack.isEmpty else { return }
         flushText()
+        let text = index < originalComments.count ? originalComments[index] : String(cString: value)
         let (line, column, _) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 4)
-        stack[stack.count - 1].children.append(
-            .comment(String(cString: value), SourceLocation(file: file, line: line, column: column)))
+        stack[stack.count - 1].children.append(.comment(text, SourcePosition(file: file, line: line, column: column)))
     }
 
     /// Where the construct that libxml2 has just read began. libxml2 reports only the line at
@@ -252,5 +259,54 @@ private final class ParseState {
             }
         }
         return String(decoding: result, as: UTF8.self)
+    }
+}
+
+/// XML forbids `--` inside a comment, yet suppression comments are written
+/// `<!-- rulecheck-disable-next-line ID -- reason -->`. Before parsing, each `--` inside a comment
+/// becomes `- ` (same length, so positions do not move); the comments' original texts are
+/// returned in document order for the tree. CDATA sections and processing instructions are
+/// skipped, so only real comments are touched.
+enum CommentHyphens {
+    static func neutralised(_ bytes: [UInt8]) -> ([UInt8], [String]) {
+        let open = Array("<!--".utf8), cdata = Array("<![CDATA[".utf8)
+        var output = bytes
+        var comments: [String] = []
+        var index = 0
+        let lt = UInt8(ascii: "<"), dash = UInt8(ascii: "-"), gt = UInt8(ascii: ">")
+        while index < bytes.count {
+            guard bytes[index] == lt else { index += 1; continue }
+            if bytes[index...].starts(with: open) {
+                let bodyStart = index + 4
+                var end = bodyStart
+                while end + 2 < bytes.count && !(bytes[end] == dash && bytes[end + 1] == dash && bytes[end + 2] == gt) { end += 1 }
+                guard end + 2 < bytes.count else { break }
+                comments.append(String(decoding: bytes[bodyStart..<end], as: UTF8.self))
+                var scan = bodyStart
+                while scan + 1 < end {
+                    if bytes[scan] == dash && bytes[scan + 1] == dash {
+                        output[scan + 1] = UInt8(ascii: " ")
+                        scan += 2
+                    } else {
+                        scan += 1
+                    }
+                }
+                if end > bodyStart && bytes[end - 1] == dash { output[end - 1] = UInt8(ascii: " ") }
+                index = end + 3
+            } else if bytes[index...].starts(with: cdata) {
+                index = skip(bytes, from: index, past: Array("]]>".utf8))
+            } else if index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "?") {
+                index = skip(bytes, from: index, past: Array("?>".utf8))
+            } else {
+                index += 1
+            }
+        }
+        return (output, comments)
+    }
+
+    private static func skip(_ bytes: [UInt8], from start: Int, past terminator: [UInt8]) -> Int {
+        var index = start
+        while index < bytes.count && !bytes[index...].starts(with: terminator) { index += 1 }
+        return index + terminator.count
     }
 }

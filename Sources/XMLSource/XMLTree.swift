@@ -10,7 +10,7 @@ public enum XMLNode: Sendable {
     /// Character data (text and CDATA sections), entities decoded.
     case text(String)
     /// The content of an XML comment (between `<!--` and `-->`) and where it starts.
-    case comment(String, SourceLocation)
+    case comment(String, SourcePosition)
 }
 
 /// An immutable element of a parsed document. Safe to share between threads.
@@ -21,12 +21,12 @@ public final class XMLElement: Sendable {
     public let attributes: [XMLAttribute]
     public let children: [XMLNode]
     /// Where the start tag's `<` is.
-    public let location: SourceLocation
+    public let location: SourcePosition
     /// The line on which the start tag ends (where the element's content begins).
     public let contentLine: Int
 
     public init(name: String, prefix: String? = nil, attributes: [XMLAttribute], children: [XMLNode],
-                location: SourceLocation, contentLine: Int? = nil) {
+                location: SourcePosition, contentLine: Int? = nil) {
         self.name = name
         self.prefix = prefix
         self.attributes = attributes

@@ -3,7 +3,7 @@ import XMLSource
 /// A compiled XPRESS expression, ready to evaluate any number of times on any thread.
 public struct CompiledExpression: Sendable {
     let node: Node
-    public var location: SourceLocation { node.location }
+    public var location: SourcePosition { node.location }
 
     /// Compiles `element` (the expression's root element). Every structural problem is
     /// reported, with positions; literal `<rule name=...>` calls must name a rule of `library`.
@@ -55,7 +55,7 @@ public struct Evaluator: Sendable {
                      variables: [(String, Value)] = []) throws(RuntimeError) -> Value {
         guard let rule = library.rule(named: name) else {
             throw RuntimeError(message: "no rule named '\(name)' is loaded",
-                               location: SourceLocation(file: "<command line>", line: 1, column: 1), ruleName: nil, frames: [])
+                               location: SourcePosition(file: "<command line>", line: 1, column: 1), ruleName: nil, frames: [])
         }
         let (evaluation, scope) = start(variables)
         do {
@@ -75,7 +75,7 @@ public struct Evaluator: Sendable {
         return (evaluation, top)
     }
 
-    private func runtimeError(_ interrupt: Interrupt, _ evaluation: Evaluation, at location: SourceLocation) -> RuntimeError {
+    private func runtimeError(_ interrupt: Interrupt, _ evaluation: Evaluation, at location: SourcePosition) -> RuntimeError {
         switch interrupt {
         case .failure(let error): return error
         case .breakOut(let label):

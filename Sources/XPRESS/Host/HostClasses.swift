@@ -295,7 +295,7 @@ final class NewNode: Node, @unchecked Sendable {
     let className: ClassName
     let arguments: [Node]
 
-    init(_ location: SourceLocation, className: ClassName, arguments: [Node]) {
+    init(_ location: SourcePosition, className: ClassName, arguments: [Node]) {
         self.className = className
         self.arguments = arguments
         super.init("new", location)
@@ -321,7 +321,7 @@ final class InvokeNode: Node, @unchecked Sendable {
     let target: Node?
     let arguments: [Node]
 
-    init(_ location: SourceLocation, staticClass: HostClass?, method: String, target: Node?, arguments: [Node]) {
+    init(_ location: SourcePosition, staticClass: HostClass?, method: String, target: Node?, arguments: [Node]) {
         self.staticClass = staticClass
         self.method = method
         self.target = target

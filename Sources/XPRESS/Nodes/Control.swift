@@ -18,7 +18,7 @@ final class BlockNode: Node, @unchecked Sendable {
     let opensScope: Bool
     let traceOn: Bool
 
-    init(_ location: SourceLocation, children: [Node], label: String?, opensScope: Bool, trace: Bool) {
+    init(_ location: SourcePosition, children: [Node], label: String?, opensScope: Bool, trace: Bool) {
         self.children = children
         self.label = label
         self.opensScope = opensScope
@@ -38,7 +38,7 @@ final class BlockNode: Node, @unchecked Sendable {
 /// `<and>`: 0 at the first false argument, else the last argument's value.
 final class AndNode: Node, @unchecked Sendable {
     let children: [Node]
-    init(_ location: SourceLocation, _ children: [Node]) { self.children = children; super.init("and", location) }
+    init(_ location: SourcePosition, _ children: [Node]) { self.children = children; super.init("and", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         try catchingBreak(e, label: nil) { () throws(Interrupt) -> Value in
@@ -55,7 +55,7 @@ final class AndNode: Node, @unchecked Sendable {
 /// `<or>`: the first true argument's value, else 0.
 final class OrNode: Node, @unchecked Sendable {
     let children: [Node]
-    init(_ location: SourceLocation, _ children: [Node]) { self.children = children; super.init("or", location) }
+    init(_ location: SourcePosition, _ children: [Node]) { self.children = children; super.init("or", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         try catchingBreak(e, label: nil) { () throws(Interrupt) -> Value in
@@ -71,7 +71,7 @@ final class OrNode: Node, @unchecked Sendable {
 /// `<cond>`: (test, then, else?).
 final class CondNode: Node, @unchecked Sendable {
     let test: Node, then: Node, otherwise: Node?
-    init(_ location: SourceLocation, _ test: Node, _ then: Node, _ otherwise: Node?) {
+    init(_ location: SourcePosition, _ test: Node, _ then: Node, _ otherwise: Node?) {
         self.test = test; self.then = then; self.otherwise = otherwise
         super.init("cond", location)
     }
@@ -95,7 +95,7 @@ struct Branch: Sendable {
 /// `<if>` with `<then>` and an optional `<else>`.
 final class IfNode: Node, @unchecked Sendable {
     let test: Node, then: Branch?, otherwise: Branch?
-    init(_ location: SourceLocation, _ test: Node, _ then: Branch?, _ otherwise: Branch?) {
+    init(_ location: SourcePosition, _ test: Node, _ then: Branch?, _ otherwise: Branch?) {
         self.test = test; self.then = then; self.otherwise = otherwise
         super.init("if", location)
     }
@@ -111,14 +111,14 @@ final class SwitchNode: Node, @unchecked Sendable {
     struct Case: Sendable {
         let match: Node
         let result: Node?
-        let location: SourceLocation
+        let location: SourcePosition
     }
     let subject: Node
     let cases: [Case]
     let fallback: Node?
     let hasDefault: Bool
 
-    init(_ location: SourceLocation, subject: Node, cases: [Case], fallback: Node?, hasDefault: Bool) {
+    init(_ location: SourcePosition, subject: Node, cases: [Case], fallback: Node?, hasDefault: Bool) {
         self.subject = subject; self.cases = cases; self.fallback = fallback; self.hasDefault = hasDefault
         super.init("switch", location)
     }
@@ -138,7 +138,7 @@ final class SwitchNode: Node, @unchecked Sendable {
 /// `<select>`: the first true argument, later ones not evaluated.
 final class SelectNode: Node, @unchecked Sendable {
     let children: [Node]
-    init(_ location: SourceLocation, _ children: [Node]) { self.children = children; super.init("select", location) }
+    init(_ location: SourcePosition, _ children: [Node]) { self.children = children; super.init("select", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         for child in children {
@@ -158,7 +158,7 @@ final class DolistNode: Node, @unchecked Sendable {
     /// A body that defines functions captures its pass's scope, so each pass needs a new one.
     let freshScopePerPass: Bool
 
-    init(_ location: SourceLocation, variable: Symbol, list: Node, body: [Node], freshScopePerPass: Bool) {
+    init(_ location: SourcePosition, variable: Symbol, list: Node, body: [Node], freshScopePerPass: Bool) {
         self.variable = variable; self.list = list; self.body = body; self.freshScopePerPass = freshScopePerPass
         super.init("dolist", location)
     }
@@ -189,7 +189,7 @@ final class DolistNode: Node, @unchecked Sendable {
 final class WhileNode: Node, @unchecked Sendable {
     let test: Node
     let body: [Node]
-    init(_ location: SourceLocation, test: Node, body: [Node]) {
+    init(_ location: SourcePosition, test: Node, body: [Node]) {
         self.test = test; self.body = body
         super.init("while", location)
     }
@@ -211,7 +211,7 @@ final class WhileNode: Node, @unchecked Sendable {
 final class BreakNode: Node, @unchecked Sendable {
     let label: String?
     let value: Node?
-    init(_ location: SourceLocation, label: String?, value: Node?) {
+    init(_ location: SourcePosition, label: String?, value: Node?) {
         self.label = label; self.value = value
         super.init("break", location)
     }

@@ -305,7 +305,7 @@ final class ListEditNode: Node, @unchecked Sendable {
     let arguments: [Node]
     let edit: Functions.ListEdit
 
-    init(_ element: String, _ location: SourceLocation, variable: Path?, arguments: [Node], edit: @escaping Functions.ListEdit) {
+    init(_ element: String, _ location: SourcePosition, variable: Path?, arguments: [Node], edit: @escaping Functions.ListEdit) {
         self.variable = variable
         self.arguments = arguments
         self.edit = edit
@@ -336,7 +336,7 @@ final class ListEditNode: Node, @unchecked Sendable {
 /// `<expand>`: replaces each `$(path)` in the string by that path's value.
 final class ExpandNode: Node, @unchecked Sendable {
     let text: Node
-    init(_ location: SourceLocation, _ text: Node) { self.text = text; super.init("expand", location) }
+    init(_ location: SourcePosition, _ text: Node) { self.text = text; super.init("expand", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         let value = try text.run(e, scope)
@@ -352,7 +352,7 @@ final class ExpandNode: Node, @unchecked Sendable {
 /// `<print>`, `<trace>` and `<breakpoint>`: the debugging elements.
 final class DebugNode: Node, @unchecked Sendable {
     let arguments: [Node]
-    init(_ element: String, _ location: SourceLocation, _ arguments: [Node]) {
+    init(_ element: String, _ location: SourcePosition, _ arguments: [Node]) {
         self.arguments = arguments
         super.init(element, location)
     }

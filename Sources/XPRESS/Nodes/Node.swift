@@ -6,9 +6,9 @@ import XMLSource
 class Node: @unchecked Sendable {
     /// The element name, for traces and messages.
     let element: String
-    let location: SourceLocation
+    let location: SourcePosition
 
-    init(_ element: String, _ location: SourceLocation) {
+    init(_ element: String, _ location: SourcePosition) {
         self.element = element
         self.location = location
     }
@@ -77,7 +77,7 @@ final class BuiltinNode: Node, @unchecked Sendable {
     let arguments: [Node]
     let implementation: Implementation
 
-    init(_ element: String, _ location: SourceLocation, _ arguments: [Node], _ implementation: @escaping Implementation) {
+    init(_ element: String, _ location: SourcePosition, _ arguments: [Node], _ implementation: @escaping Implementation) {
         self.arguments = arguments
         self.implementation = implementation
         super.init(element, location)
@@ -93,7 +93,7 @@ final class ConstantNode: Node, @unchecked Sendable {
     /// Only scalars (null, integer, string, boolean), never a shared reference value.
     let value: Value
 
-    init(_ element: String, _ location: SourceLocation, _ value: Value) {
+    init(_ element: String, _ location: SourcePosition, _ value: Value) {
         self.value = value
         super.init(element, location)
     }
@@ -115,7 +115,7 @@ indirect enum Literal: Sendable {
         case null, int(Int64), string(String), bool(Bool)
     }
 
-    func make(_ e: Evaluation, at location: SourceLocation) throws(Interrupt) -> Value {
+    func make(_ e: Evaluation, at location: SourcePosition) throws(Interrupt) -> Value {
         switch self {
         case .scalar(let s):
             switch s {
@@ -150,7 +150,7 @@ indirect enum Literal: Sendable {
 final class LiteralNode: Node, @unchecked Sendable {
     let literal: Literal
 
-    init(_ element: String, _ location: SourceLocation, _ literal: Literal) {
+    init(_ element: String, _ location: SourcePosition, _ literal: Literal) {
         self.literal = literal
         super.init(element, location)
     }

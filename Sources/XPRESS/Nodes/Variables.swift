@@ -4,7 +4,7 @@ import XMLSource
 /// `<ref>path</ref>` with a literal path, parsed at load time.
 final class RefNode: Node, @unchecked Sendable {
     let path: Path
-    init(_ location: SourceLocation, _ path: Path) { self.path = path; super.init("ref", location) }
+    init(_ location: SourcePosition, _ path: Path) { self.path = path; super.init("ref", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         path.read(e, scope)
@@ -37,7 +37,7 @@ struct DynamicPath: Sendable {
 /// `<ref>` whose path is computed at run time.
 final class DynamicRefNode: Node, @unchecked Sendable {
     let path: DynamicPath
-    init(_ location: SourceLocation, _ path: DynamicPath) { self.path = path; super.init("ref", location) }
+    init(_ location: SourcePosition, _ path: DynamicPath) { self.path = path; super.init("ref", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         try path.resolve(self, e, scope)?.read(e, scope) ?? .null
@@ -88,7 +88,7 @@ struct Template: Sendable {
 final class DefvarNode: Node, @unchecked Sendable {
     let variable: Symbol
     let value: Node?
-    init(_ location: SourceLocation, _ variable: Symbol, _ value: Node?) {
+    init(_ location: SourcePosition, _ variable: Symbol, _ value: Node?) {
         self.variable = variable; self.value = value
         super.init("defvar", location)
     }
@@ -108,7 +108,7 @@ final class SetNode: Node, @unchecked Sendable {
     let target: Target
     let value: Node?
 
-    init(_ element: String, _ location: SourceLocation, _ target: Target, _ value: Node?) {
+    init(_ element: String, _ location: SourcePosition, _ target: Target, _ value: Node?) {
         self.target = target; self.value = value
         super.init(element, location)
     }
@@ -132,7 +132,7 @@ final class DefunNode: Node, @unchecked Sendable {
     let name: Symbol
     let parameters: [Symbol]
     let body: [Node]
-    init(_ location: SourceLocation, name: Symbol, parameters: [Symbol], body: [Node]) {
+    init(_ location: SourcePosition, name: Symbol, parameters: [Symbol], body: [Node]) {
         self.name = name; self.parameters = parameters; self.body = body
         super.init("defun", location)
     }
@@ -147,7 +147,7 @@ final class DefunNode: Node, @unchecked Sendable {
 final class CallNode: Node, @unchecked Sendable {
     let name: Symbol
     let arguments: [Node]
-    init(_ location: SourceLocation, name: Symbol, arguments: [Node]) {
+    init(_ location: SourcePosition, name: Symbol, arguments: [Node]) {
         self.name = name; self.arguments = arguments
         super.init("call", location)
     }
@@ -191,7 +191,7 @@ final class RuleCallNode: Node, @unchecked Sendable {
     let name: Name
     let arguments: [(Symbol, ArgumentSource)]
 
-    init(_ location: SourceLocation, name: Name, arguments: [(Symbol, ArgumentSource)]) {
+    init(_ location: SourcePosition, name: Name, arguments: [(Symbol, ArgumentSource)]) {
         self.name = name; self.arguments = arguments
         super.init("rule", location)
     }
@@ -222,7 +222,7 @@ final class RuleCallNode: Node, @unchecked Sendable {
 final class InstanceofNode: Node, @unchecked Sendable {
     let typeName: String
     let value: Node
-    init(_ location: SourceLocation, typeName: String, value: Node) {
+    init(_ location: SourcePosition, typeName: String, value: Node) {
         self.typeName = typeName; self.value = value
         super.init("instanceof", location)
     }

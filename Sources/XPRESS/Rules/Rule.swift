@@ -18,10 +18,10 @@ public final class Rule: Sendable {
     public let subtype: String?
     public let localScope: Bool
     public let arguments: [Argument]
-    public let location: SourceLocation
+    public let location: SourcePosition
     let body: Node
 
-    init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourceLocation) {
+    init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourcePosition) {
         self.name = name
         self.subtype = subtype
         self.localScope = localScope
@@ -33,7 +33,7 @@ public final class Rule: Sendable {
     /// Evaluates the rule: a new scope (whose parent is the caller's, unless `localScope`),
     /// defaults first, then every passed argument that is not locked.
     func invoke(_ e: Evaluation, arguments passed: [(Symbol, Value)], caller: Scope,
-                callSite: SourceLocation) throws(Interrupt) -> Value {
+                callSite: SourcePosition) throws(Interrupt) -> Value {
         try e.push("rule", name, at: callSite)
         defer { e.pop() }
         let scope = Scope(parent: localScope ? nil : caller)

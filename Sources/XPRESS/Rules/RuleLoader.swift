@@ -9,7 +9,7 @@ public struct LoadedDocument: Sendable {
     public let rules: [Rule]
     public let diagnostics: [Diagnostic]
     /// Literal rule names called from this file, resolved by `RuleLoader.link`.
-    let ruleReferences: [(name: String, location: SourceLocation)]
+    let ruleReferences: [(name: String, location: SourcePosition)]
 }
 
 /// Loads rule files: `<Waveset>` documents or single objects. Rules become `Rule`s (library
@@ -26,7 +26,7 @@ public enum RuleLoader {
     public static func load(path: String) -> LoadedDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
             let problem = Diagnostic(id: XMLDiagnosticID.malformed, message: "cannot read the file",
-                                     location: SourceLocation(file: path, line: 1, column: 1))
+                                     location: SourcePosition(file: path, line: 1, column: 1))
             return LoadedDocument(file: path, root: nil, rules: [], diagnostics: [problem], ruleReferences: [])
         }
         return load([UInt8](data), file: path)

@@ -27,7 +27,7 @@ public struct EvaluationOptions: Sendable {
 /// `call` frames that led there (innermost first).
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public var message: String
-    public var location: SourceLocation
+    public var location: SourcePosition
     /// The rule being evaluated when the error happened, if any.
     public var ruleName: String?
     public var frames: [Diagnostic.Note]
@@ -54,7 +54,7 @@ final class Evaluation {
     struct Frame {
         let kind: String
         let name: String
-        let callSite: SourceLocation
+        let callSite: SourcePosition
     }
 
     let library: RuleLibrary
@@ -88,30 +88,39 @@ final class Evaluation {
     }
 
     /// A runtime error at `node` with the current frames.
-    func failure(_ message: String, at location: SourceLocation) -> Interrupt {
+    func failure(_ message: String, at location: SourcePosition) -> Interrupt {
         .failure(error(message, at: location))
     }
 
-    func error(_ message: String, at location: SourceLocation) -> RuntimeError {
+    func error(_ message: String, at location: SourcePosition) -> RuntimeError {
         RuntimeError(message: message, location: location, ruleName: currentRule, frames: frameNotes())
     }
 
+    /// The frames as notes, innermost first; a run of identical frames (recursion) is one note.
     private func frameNotes() -> [Diagnostic.Note] {
-        let shown = 12
-        var notes: [Diagnostic.Note] = []
-        for (depth, frame) in frames.reversed().enumerated() {
-            if depth == shown && frames.count > shown + 2 {
-                notes.append(.init(location: nil, message: "... \(frames.count - shown - 1) more frames ..."))
-                continue
+        var groups: [(frame: Frame, count: Int)] = []
+        for frame in frames.reversed() {
+            if let last = groups.last, last.frame.kind == frame.kind, last.frame.name == frame.name,
+               last.frame.callSite == frame.callSite {
+                groups[groups.count - 1].count += 1
+            } else {
+                groups.append((frame, 1))
             }
-            if depth > shown && depth < frames.count - 1 { continue }
-            notes.append(.init(location: frame.callSite, message: "in \(frame.kind) '\(frame.name)' called from here"))
+        }
+        let shown = 20
+        var notes = groups.prefix(shown).map { group in
+            Diagnostic.Note(location: group.frame.callSite,
+                            message: "in \(group.frame.kind) '\(group.frame.name)' called from here"
+                                + (group.count > 1 ? " (\(group.count) times)" : ""))
+        }
+        if groups.count > shown {
+            notes.append(.init(location: nil, message: "... \(groups.count - shown) more frames"))
         }
         return notes
     }
 
     /// Enters a `rule` or `call` frame, enforcing the depth limit.
-    func push(_ kind: String, _ name: String, at location: SourceLocation) throws(Interrupt) {
+    func push(_ kind: String, _ name: String, at location: SourcePosition) throws(Interrupt) {
         if frames.count >= options.callDepthLimit {
             throw failure("call depth limit of \(options.callDepthLimit) nested rule/function calls exceeded calling \(kind) '\(name)' (runaway recursion?)", at: location)
         }
@@ -120,7 +129,7 @@ final class Evaluation {
 
     func pop() { frames.removeLast() }
 
-    func stepLimitExceeded(_ location: SourceLocation) -> Interrupt {
+    func stepLimitExceeded(_ location: SourcePosition) -> Interrupt {
         failure("step limit of \(stepLimit) element evaluations exceeded (runaway loop?)", at: location)
     }
 

@@ -312,7 +312,7 @@ final class ScriptNode: Node, @unchecked Sendable {
     let source: String
     let firstLine: Int
 
-    init(_ location: SourceLocation, source: String, firstLine: Int) {
+    init(_ location: SourcePosition, source: String, firstLine: Int) {
         self.source = source
         self.firstLine = firstLine
         super.init("script", location)

@@ -23,7 +23,7 @@ struct Lowering {
     let file: String
     private(set) var diagnostics: [Diagnostic] = []
     /// Literal rule names called (`<rule name='X'>`), checked once all files are loaded.
-    private(set) var ruleReferences: [(name: String, location: SourceLocation)] = []
+    private(set) var ruleReferences: [(name: String, location: SourcePosition)] = []
 
     /// Whether each open scope-making construct received a declaration (innermost last).
     private var declaresInto: [Bool] = [false]
@@ -335,8 +335,13 @@ struct Lowering {
             guard checkCount(element, args.count, 0...1), let target = pathTarget(name, at: element) else { return placeholder(element) }
             return SetNode(element.name, element.location, target, args.first)
         }
+        if args.count == 3 {
+            // Waveset's three-child form: (map or object, key, value), as <putmap>.
+            return BuiltinNode(element.name, element.location, args, Functions.putmap)
+        }
         guard element.name == "setvar" || args.count == 2 else {
-            report(XPRESSDiagnosticID.missingAttribute, "<\(element.name)> needs the attribute 'name' (or two children: name and value)", at: element)
+            report(XPRESSDiagnosticID.missingAttribute,
+                   "<\(element.name)> needs the attribute 'name' (or children: name and value, or map, key and value)", at: element)
             return placeholder(element)
         }
         guard checkCount(element, args.count, 2...2) else { return placeholder(element) }
@@ -400,7 +405,11 @@ struct Lowering {
 
     private mutating func newNode(_ element: XMLElement) -> Node {
         let args = arguments(element)
-        guard let className = requiredAttribute(element, "class") else { return placeholder(element) }
+        guard let className = element.attribute("class") else {
+            // No literal class: the first child computes the class name, checked at run time.
+            guard checkCount(element, args.count, 1...Int.max) else { return placeholder(element) }
+            return NewNode(element.location, className: .computed(args[0]), arguments: Array(args.dropFirst()))
+        }
         guard let hostClass = HostClass(named: className) else {
             report(XPRESSDiagnosticID.forbiddenClass, "class '\(className)' is not available to rules; the registry holds \(HostClass.allCases.map(\.rawValue).joined(separator: ", "))", at: element)
             return placeholder(element)
