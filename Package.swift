@@ -21,6 +21,9 @@ let package = Package(
         .executableTarget(name: "xpress", dependencies: [
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .executableTarget(name: "recon-bench", dependencies: [
+            "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Benchmarks/recon-bench"),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
         .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
     ],
