@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "xpress", targets: ["xpress"]),
+        .executable(name: "rulecheck", targets: ["rulecheck"]),
         .library(name: "XPRESS", targets: ["XPRESS"]),
     ],
     dependencies: [
@@ -18,6 +19,11 @@ let package = Package(
         .target(name: "XMLSource", dependencies: ["CLibXML2"]),
         .target(name: "XPRESS", dependencies: ["XMLSource", "CJavaScriptCore"],
                 resources: [.embedInCode("Resources/ReconRules.xml")]),
+        .target(name: "Deployment", dependencies: ["XPRESS", "XMLSource"]),
+        .target(name: "RuleCheck", dependencies: ["Deployment", "XPRESS", "XMLSource"]),
+        .executableTarget(name: "rulecheck", dependencies: [
+            "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "xpress", dependencies: [
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -26,6 +32,7 @@ let package = Package(
         ], path: "Benchmarks/recon-bench"),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
         .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
+        .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment"]),
     ],
     swiftLanguageModes: [.v6]
 )

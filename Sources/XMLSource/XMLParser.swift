@@ -34,7 +34,8 @@ public enum XMLParser {
         if !parsed && state.diagnostics.isEmpty {
             state.report(XMLDiagnosticID.malformed, "the document is not well-formed XML", line: 1, column: 1)
         }
-        return XMLDocument(file: file, root: failed ? nil : state.root, diagnostics: state.diagnostics)
+        return XMLDocument(file: file, root: failed ? nil : state.root, diagnostics: state.diagnostics,
+                           outerComments: state.outerComments)
     }
 
     /// No network; big line numbers (past 65535). Deliberately absent: NOENT (substitutes and
@@ -61,7 +62,7 @@ public enum XMLParser {
         }
         handler.endElementNs = { ctx, _, _, _ in
             guard let ctxt = parserContext(ctx) else { return }
-            state(ctxt).endElement()
+            state(ctxt).endElement(line: Int(ctxt.pointee.input?.pointee.line ?? 0))
         }
         handler.characters = { ctx, chars, length in
             guard let ctxt = parserContext(ctx), let chars else { return }
@@ -121,6 +122,7 @@ private final class ParseState {
     var diagnostics: [Diagnostic] = []
     /// Every comment's text as written, in document order (see `CommentHyphens`).
     var originalComments: [String] = []
+    var outerComments: [(String, SourcePosition)] = []
     private var commentsSeen = 0
 
     init(file: String) { self.file = file }
@@ -177,11 +179,12 @@ private final class ParseState {
                                  contentLine: contentLine))
     }
 
-    func endElement() {
+    func endElement(line: Int) {
         flushText()
         guard let open = stack.popLast() else { return }
         let element = XMLElement(name: open.name, prefix: open.prefix, attributes: open.attributes,
-                                 children: open.children, location: open.location, contentLine: open.contentLine)
+                                 children: open.children, location: open.location, contentLine: open.contentLine,
+                                 endLine: max(line, open.contentLine))
         if stack.isEmpty {
             root = element
         } else {
@@ -197,11 +200,15 @@ private final class ParseState {
     func comment(_ ctxt: xmlParserCtxtPtr, _ value: UnsafePointer<xmlChar>) {
         let index = commentsSeen
         commentsSeen += 1
-        guard !stack.isEmpty else { return }
-        flushText()
         let text = index < originalComments.count ? originalComments[index] : String(cString: value)
         let (line, column, _) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 4)
-        stack[stack.count - 1].children.append(.comment(text, SourcePosition(file: file, line: line, column: column)))
+        let position = SourcePosition(file: file, line: line, column: column)
+        guard !stack.isEmpty else {
+            if ctxt.pointee.inSubset == 0 { outerComments.append((text, position)) }
+            return
+        }
+        flushText()
+        stack[stack.count - 1].children.append(.comment(text, position))
     }
 
     /// Where the construct that libxml2 has just read began. libxml2 reports only the line at

@@ -24,15 +24,18 @@ public final class XMLElement: Sendable {
     public let location: SourcePosition
     /// The line on which the start tag ends (where the element's content begins).
     public let contentLine: Int
+    /// The line of the end tag (of the start tag, for an empty element).
+    public let endLine: Int
 
     public init(name: String, prefix: String? = nil, attributes: [XMLAttribute], children: [XMLNode],
-                location: SourcePosition, contentLine: Int? = nil) {
+                location: SourcePosition, contentLine: Int? = nil, endLine: Int? = nil) {
         self.name = name
         self.prefix = prefix
         self.attributes = attributes
         self.children = children
         self.location = location
         self.contentLine = contentLine ?? location.line
+        self.endLine = endLine ?? contentLine ?? location.line
     }
 
     /// The name as written, with its prefix.
@@ -75,10 +78,13 @@ public struct XMLDocument: Sendable {
     public let file: String
     public let root: XMLElement?
     public let diagnostics: [Diagnostic]
+    /// Comments outside the root element (before or after it), with their positions.
+    public let outerComments: [(String, SourcePosition)]
 
-    public init(file: String, root: XMLElement?, diagnostics: [Diagnostic]) {
+    public init(file: String, root: XMLElement?, diagnostics: [Diagnostic], outerComments: [(String, SourcePosition)] = []) {
         self.file = file
         self.root = root
         self.diagnostics = diagnostics
+        self.outerComments = outerComments
     }
 }

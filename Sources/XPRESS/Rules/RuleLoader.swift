@@ -22,6 +22,10 @@ public enum RuleLoader {
     /// The standard library (`rules/ReconRules.xml`), compiled into the binaries.
     public static let standardLibrary: LoadedDocument = load(PackageResources.ReconRules_xml, file: standardLibraryFile)
 
+    /// True when `bytes` are the standard library itself (a checkout's `rules/ReconRules.xml`),
+    /// which tools then load in place of the built-in copy rather than beside it.
+    public static func isStandardLibrary(_ bytes: [UInt8]) -> Bool { bytes == PackageResources.ReconRules_xml }
+
     /// Reads and loads one file; an unreadable file is a diagnostic, not a crash.
     public static func load(path: String) -> LoadedDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -34,7 +38,12 @@ public enum RuleLoader {
 
     /// Loads a document held in memory.
     public static func load(_ bytes: [UInt8], file: String) -> LoadedDocument {
-        let document = XMLParser.parse(bytes, file: file)
+        load(XMLParser.parse(bytes, file: file))
+    }
+
+    /// Loads a parsed document.
+    public static func load(_ document: XMLDocument) -> LoadedDocument {
+        let file = document.file
         guard let root = document.root else {
             return LoadedDocument(file: file, root: nil, rules: [], diagnostics: document.diagnostics, ruleReferences: [])
         }

@@ -87,21 +87,23 @@ final class ScriptEngine {
     /// Compiles (never runs) `source`; returns the JavaScript message and the line (counted
     /// from 1 in `source`) of a syntax error, or nil when it compiles.
     static func syntaxError(in source: String) -> (message: String, line: Int)? {
-        let context = JSGlobalContextCreate(nil)
-        defer { JSGlobalContextRelease(context) }
-        let script = jsString(source)
+        forCurrentThread(timeLimit: 1).checkSyntax(source)
+    }
+
+    private func checkSyntax(_ source: String) -> (message: String, line: Int)? {
+        let script = Self.jsString(source)
         defer { JSStringRelease(script) }
         var exception: JSValueRef?
         if JSCheckScriptSyntax(context, script, nil, 1, &exception) { return nil }
         guard let exception else { return ("syntax error", 1) }
         var line = 1
         if let object = JSValueToObject(context, exception, nil) {
-            let name = jsString("line")
+            let name = Self.jsString("line")
             defer { JSStringRelease(name) }
             let number = JSValueToNumber(context, JSObjectGetProperty(context, object, name, nil), nil)
             if number.isFinite && number >= 1 { line = Int(number) }
         }
-        return (string(context, exception), line)
+        return (Self.string(context, exception), line)
     }
 
     // MARK: The env object

@@ -1,0 +1,46 @@
+/// What tools built on the language (the linter, editors) need to know about it, without
+/// evaluating anything.
+public enum XPRESSLanguage {
+    /// True for every XPRESS function element (`ref`, `concat`, `block`, ...): not XML objects,
+    /// not wrappers.
+    public static func isFunction(_ name: String) -> Bool { Catalogue.isExpressionElement(name) }
+
+    /// XML objects and literal elements: their value is known without evaluation.
+    public static let literalElements: Set<String> = Catalogue.xmlObjects.union(["s", "i", "null"])
+
+    /// Elements kept for compatibility that `rulecheck` warns about.
+    public static let deprecatedElements: [String: String] = [
+        "match": "use <contains>", "o": "write the XML object without the <o> wrapper",
+    ]
+
+    /// The variable a path starts from (`account` for `account.email[#0]`); nil for host-scope
+    /// paths (`:x`), computed paths and malformed ones.
+    public static func pathRoot(_ path: String) -> String? {
+        guard !path.contains("$("), case .success(let parsed) = Path.parse(path), !parsed.fromHost else { return nil }
+        return parsed.root.name
+    }
+
+    /// The variables that the `$(path)` references in `text` start from.
+    public static func referencedRoots(inTemplate text: String) -> [String] {
+        guard case .success(let template)? = Template.parse(text) else { return [] }
+        return template.pieces.compactMap { piece in
+            if case .path(let path) = piece, !path.fromHost { return path.root.name }
+            return nil
+        }
+    }
+
+    /// Compiles (never runs) a script; the JavaScript message and the line within `source` of a
+    /// syntax error, or nil when it compiles.
+    public static func scriptSyntaxError(_ source: String) -> (message: String, line: Int)? {
+        ScriptEngine.syntaxError(in: source)
+    }
+
+    /// The subtypes the project gives meaning to, with the variables each provides.
+    public static let subtypeInputs: [String: [String]] = [
+        "SUBTYPE_ACCOUNT_CORRELATION_RULE": ["account"],
+        "SUBTYPE_ACCOUNT_CONFIRMATION_RULE": ["account", "userview"],
+        "SUBTYPE_TASKSCHEDULE_REPETITION_RULE": ["calculatedNextDate"],
+        "SUBTYPE_RECONCILE_WORKFLOW": ["resourceName", "mode", "taskId", "accountId", "userName", "initialSituation",
+                                       "response", "responseSuccess", "finalSituation"],
+    ]
+}

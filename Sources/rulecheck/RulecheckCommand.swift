@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import RuleCheck
+import XMLSource
+
+/// `rulecheck`: lints rule, form and configuration XML (see `../shared/spec/RULECHECK.md`).
+/// Exit codes: 0 nothing at error level, 1 errors found, 2 could not lint, 64 usage.
+@main
+struct RulecheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rulecheck",
+        abstract: "Lint XPRESS rules, forms and reconciliation configuration.",
+        discussion: "Exit codes: 0 no errors, 1 errors (or warnings with --strict), 2 could not lint, 64 usage.",
+        version: RuleCheckVersion.current)
+
+    @Argument(help: "Files, or directories searched recursively for *.xml.")
+    var paths: [String] = []
+
+    @Option(help: "text, json, sarif, github or checkstyle.")
+    var format: String = "text"
+
+    @Option(help: "Write the report to this file instead of standard output.")
+    var output: String?
+
+    @Option(name: .customLong("config"), help: "The configuration file (default: .rulecheck.yml here or in a parent).")
+    var configPath: String?
+
+    @Flag(help: "Warnings count as errors for the exit code.")
+    var strict = false
+
+    @Option(name: .customLong("config-dir"), help: "A configuration tree whose objects resolve references without being reported (default: the folder holding .rulecheck.yml).")
+    var configDirectory: String?
+
+    @Flag(name: .customLong("list-rules"), help: "List the rules and exit.")
+    var listRules = false
+
+    @Option(name: .customLong("explain"), help: "Explain one rule, with a failing and a passing example.")
+    var explain: String?
+
+    func validate() throws {
+        guard ReportFormat(rawValue: format) != nil else {
+            throw ValidationError("unknown format '\(format)'; use \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if paths.isEmpty && !listRules && explain == nil { throw ValidationError("give at least one file or directory to lint") }
+    }
+
+    func run() throws {
+        if listRules {
+            for rule in LintCatalogue.all {
+                print("\(rule.id)  \(rule.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(rule.severity.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(rule.summary)")
+            }
+            return
+        }
+        if let explain {
+            guard let rule = LintCatalogue.rule(explain.uppercased()) else {
+                throw ValidationError("no rule '\(explain)'; rulecheck --list-rules lists them")
+            }
+            print("\(rule.id) \(rule.name) (\(rule.severity.rawValue))\n\n\(rule.summary)\n\n\(rule.rationale)\n\nFails:\n\(rule.badExample)\nPasses:\n\(rule.goodExample)", terminator: "")
+            return
+        }
+        let configFile = configPath ?? LintConfiguration.find(from: FileManager.default.currentDirectoryPath)
+        let configuration: LintConfiguration
+        do {
+            configuration = try configFile.map { try LintConfiguration.load(path: $0) } ?? LintConfiguration()
+        } catch {
+            FileHandle.standardError.write(Data("rulecheck: bad configuration: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let report: LintReport
+        do {
+            report = try Linter.lint(paths: paths, configuration: configuration,
+                                     contextDirectory: configDirectory ?? configuration.directory)
+        } catch {
+            FileHandle.standardError.write(Data("rulecheck: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let rendered = ReportFormat(rawValue: format)!.render(report)
+        if let output {
+            do { try rendered.write(toFile: output, atomically: true, encoding: .utf8) } catch {
+                FileHandle.standardError.write(Data("rulecheck: cannot write \(output): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(2)
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(rendered.utf8))
+        }
+        if report.errorCount > 0 || (strict && report.warningCount > 0) { throw ExitCode(1) }
+    }
+}
