@@ -32,7 +32,7 @@ let package = Package(
         ], path: "Benchmarks/recon-bench"),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
         .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
-        .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment"]),
+        .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck"]),
     ],
     swiftLanguageModes: [.v6]
 )
