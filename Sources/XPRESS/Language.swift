@@ -23,9 +23,23 @@ public enum XPRESSLanguage {
     /// The variables that the `$(path)` references in `text` start from.
     public static func referencedRoots(inTemplate text: String) -> [String] {
         guard case .success(let template)? = Template.parse(text) else { return [] }
-        return template.pieces.compactMap { piece in
-            if case .path(let path) = piece, !path.fromHost { return path.root.name }
-            return nil
+        return roots(of: template)
+    }
+
+    private static func roots(of template: Template) -> [String] {
+        template.pieces.flatMap { piece -> [String] in
+            switch piece {
+            case .path(let path): return path.fromHost ? [] : [path.root.name]
+            case .nested(let inner):
+                // `$(l[#$(i)])` reads `l` (the text before the first step) and `i`.
+                var names = roots(of: inner)
+                if case .text(let head)? = inner.pieces.first, !head.hasPrefix(":") {
+                    let name = head.prefix { $0 != "." && $0 != "[" }
+                    if !name.isEmpty { names.insert(String(name), at: 0) }
+                }
+                return names
+            case .text: return []
+            }
         }
     }
 

@@ -73,7 +73,7 @@ import Testing
         Case("<containsAny><list><s>a</s></list><s>a</s></containsAny>", "1"),
         Case("<containsAll><list><s>a</s></list><list/></containsAll>", "1"),
         Case("<filterdup><list><list><s>a</s></list><list><s>a</s></list></list></filterdup>", #"[["a"]]"#),
-        Case("<lconcat><list><s>a</s></list><s>b</s><null/><list><s>c</s></list></lconcat>", #"["a", "b", "c"]"#),
+        Case("<lconcat><list><s>a</s></list><s>b</s><null/><list><s>c</s></list></lconcat>", #"["a", "b", null, "c"]"#),
         Case("<index i='1'><list><s>a</s><s>b</s></list></index>", #""b""#),
         Case("<get><map><s>k</s><i>1</i></map><s>nope</s></get>", "null"),
         Case("<block><defvar name='l'><list><i>3</i><i>1</i></list></defvar><removeAll name='l'><list><i>3</i></list></removeAll><ref>l</ref></block>", "[1]"),
@@ -151,7 +151,7 @@ import Testing
         ("<call name='nope'/>", "no function 'nope'"),
         ("<block><defun name='f'/><call name='f'><i>1</i></call></block>", "takes 0 argument(s), 1 given"),
         ("<invoke name='getDay'><ref>l</ref></invoke>", "java.util.ArrayList has no method 'getDay'"),
-        ("<invoke name='parseInt' class='Integer'><s>x1</s></invoke>", "not an integer"),
+        ("<invoke name='parseInt' class='Integer'><s>x1</s></invoke>", "not a 32-bit integer"),
         ("<block><set name='l[#3]'><i>1</i></set></block>", "no element #3"),
         ("<setlist><s>x</s><i>0</i><i>1</i></setlist>", "must be a list"),
     ])

@@ -102,8 +102,8 @@ enum HostClassRegistry {
             try arity(0...1)
             guard let first = args.first else { return .date(millis: Int64(Date().timeIntervalSince1970 * 1000)) }
             if case .date(let d) = first { return .date(millis: d.millis) }
-            if case .string(let s) = first, let millis = CivilTime.parse(s, zone: e.options.timeZone) { return .date(millis: millis) }
-            return .date(millis: try node.integerOrZero(first, e))
+            if case .string(let s) = first, let millis = CivilTime.parse(s, zone: e.options.timeZone) { return try date(millis, node, e) }
+            return try date(try node.integerOrZero(first, e), node, e)
         case .arrayList:
             try arity(0...1)
             return .list(args.first.map { Functions.elements($0) } ?? [])
@@ -128,12 +128,21 @@ enum HostClassRegistry {
         }
     }
 
+    /// Java `Integer.parseInt`: no padding, 32-bit range, else NumberFormatException.
     private static func parseInt(_ value: Value, _ node: Node, _ e: Evaluation) throws(Interrupt) -> Int64 {
         if case .int(let n) = value { return n }
-        guard let n = Value.parseJavaInteger(value.stringValue), !value.stringValue.contains(" ") else {
-            throw node.failure(e, "'\(value.stringValue)' is not an integer (NumberFormatException)")
+        let text = value.stringValue
+        guard !text.unicodeScalars.contains(where: { $0.value <= 0x20 }), let n = Value.parseJavaInteger(text),
+              n >= Int64(Int32.min), n <= Int64(Int32.max) else {
+            throw node.failure(e, "'\(text)' is not a 32-bit integer (NumberFormatException)")
         }
         return n
+    }
+
+    /// A date at `millis`, refused outside the range Java and JavaScript dates can hold.
+    static func date(_ millis: Int64, _ node: Node, _ e: Evaluation) throws(Interrupt) -> Value {
+        guard DateBox.range.contains(millis) else { throw node.failure(e, "\(millis) ms is outside the range of dates") }
+        return .date(millis: millis)
     }
 
     /// `<invoke class=... name=...>`: a static method.
@@ -171,7 +180,7 @@ enum HostClassRegistry {
         default: break
         }
         switch target {
-        case .date(let date): return try invokeDate(date, method, int, argument, e)
+        case .date(let date): return try invokeDate(date, method, int, argument, node, e)
         case .list(let list):
             switch method {
             case "add":
@@ -221,8 +230,8 @@ enum HostClassRegistry {
             switch method {
             case "toUpperCase": return .string(s.uppercased())
             case "toLowerCase": return .string(s.lowercased())
-            case "startsWith": return .bool(s.hasPrefix(try argument(0).stringValue))
-            case "endsWith": return .bool(s.hasSuffix(try argument(0).stringValue))
+            case "startsWith": return .bool(JavaString.hasPrefix(s, try argument(0).stringValue))
+            case "endsWith": return .bool(JavaString.hasSuffix(s, try argument(0).stringValue))
             case "substring":
                 let start = try int(0)
                 let units = Int64(s.utf16.count)
@@ -234,7 +243,7 @@ enum HostClassRegistry {
             case "indexOf": return .int(JavaString.indexOf(s, try argument(0).stringValue, from: args.count > 1 ? try int(1) : 0))
             case "length": return .int(Int64(s.utf16.count))
             case "trim": return .string(JavaString.trim(s))
-            case "replace": return .string(s.replacingOccurrences(of: try argument(0).stringValue, with: try argument(1).stringValue))
+            case "replace": return .string(JavaString.replace(s, try argument(0).stringValue, try argument(1).stringValue))
             case "equalsIgnoreCase": return .bool(JavaString.compareIgnoringCase(s, try argument(0).stringValue) == 0)
             default: break
             }
@@ -251,7 +260,13 @@ enum HostClassRegistry {
 
     /// java.util.Date's methods; local-time fields are read and written in the configured zone.
     private static func invokeDate(_ date: DateBox, _ method: String, _ int: (Int) throws(Interrupt) -> Int64,
-                                   _ argument: (Int) throws(Interrupt) -> Value, _ e: Evaluation) throws(Interrupt) -> Value {
+                                   _ argument: (Int) throws(Interrupt) -> Value, _ node: Node, _ e: Evaluation) throws(Interrupt) -> Value {
+        /// Java's setters take an `int`.
+        func field(_ index: Int) throws(Interrupt) -> Int64 {
+            let value = try int(index)
+            guard value >= Int64(Int32.min), value <= Int64(Int32.max) else { throw node.failure(e, "\(method)(\(value)): not a 32-bit integer") }
+            return value
+        }
         let zone = e.options.timeZone
         var f = CivilTime.fields(millis: date.millis, in: zone)
         switch method {
@@ -271,17 +286,23 @@ enum HostClassRegistry {
             case "after": return .bool(date.millis > other.millis)
             default: return .int(date.millis < other.millis ? -1 : date.millis == other.millis ? 0 : 1)
             }
-        case "setTime": date.millis = try int(0); return .null
-        case "setDate": f.day = try int(0)
-        case "setMonth": f.month = try int(0) + 1
-        case "setYear": f.year = try int(0) + 1900
-        case "setFullYear": f.year = try int(0)
-        case "setHours": f.hour = try int(0)
-        case "setMinutes": f.minute = try int(0)
-        case "setSeconds": f.second = try int(0)
+        case "setTime":
+            let millis = try int(0)
+            guard DateBox.range.contains(millis) else { throw node.failure(e, "setTime(\(millis)): outside the range of dates") }
+            date.millis = millis
+            return .null
+        case "setDate": f.day = try field(0)
+        case "setMonth": f.month = try field(0) + 1
+        case "setYear": f.year = try field(0) + 1900
+        case "setFullYear": f.year = try field(0)
+        case "setHours": f.hour = try field(0)
+        case "setMinutes": f.minute = try field(0)
+        case "setSeconds": f.second = try field(0)
         default: return .null
         }
-        date.millis = CivilTime.millis(local: f, in: zone)
+        let millis = CivilTime.millis(local: f, in: zone)
+        guard DateBox.range.contains(millis) else { throw node.failure(e, "\(method) moves the date outside the range of dates") }
+        date.millis = millis
         return .null
     }
 }

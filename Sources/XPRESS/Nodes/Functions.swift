@@ -6,6 +6,10 @@ import XMLSource
 enum Functions {
     typealias Implementation = BuiltinNode.Implementation
 
+    /// The longest string or list a single function may build (pad, setlist): memory is not
+    /// covered by the step budget.
+    static let maximumLength: Int64 = 10_000_000
+
     // MARK: Arithmetic
 
     /// `add sub mult div mod`: fold left after integer coercion, nulls skipped; overflow and
@@ -23,8 +27,12 @@ enum Functions {
                 case "mult": (value, overflow) = accumulated.multipliedReportingOverflow(by: n)
                 default:
                     if n == 0 { throw node.failure(e, name == "div" ? "division by zero" : "modulo by zero") }
-                    (value, overflow) = name == "div" ? accumulated.dividedReportingOverflow(by: n)
-                                                      : accumulated.remainderReportingOverflow(dividingBy: n)
+                    if name == "mod" && n == -1 {
+                        (value, overflow) = (0, false)  // Java: Long.MIN_VALUE % -1 == 0
+                    } else {
+                        (value, overflow) = name == "div" ? accumulated.dividedReportingOverflow(by: n)
+                                                          : accumulated.remainderReportingOverflow(dividingBy: n)
+                    }
                 }
                 if overflow { throw node.failure(e, "integer overflow") }
                 result = value
@@ -57,7 +65,7 @@ enum Functions {
 
     static func cmp(ignoringCase: Bool) -> Implementation {
         { _, _, v in
-            if !ignoringCase, case .int(let a) = v[0], case .int(let b) = v[1] { return .int(a < b ? -1 : a == b ? 0 : 1) }
+            if case .int(let a) = v[0], case .int(let b) = v[1] { return .int(a < b ? -1 : a == b ? 0 : 1) }
             let a = v[0].stringValue, b = v[1].stringValue
             return .int(ignoringCase ? JavaString.compareIgnoringCase(a, b) : JavaString.compare(a, b))
         }
@@ -107,6 +115,7 @@ enum Functions {
     static let pad: Implementation = { (node, e, v) throws(Interrupt) -> Value in
         let text = v[0].stringValue
         let length = try node.integerOrZero(v[1], e)
+        guard length <= Functions.maximumLength else { throw node.failure(e, "cannot pad to \(length) characters (the limit is \(Functions.maximumLength))") }
         let padding = v.count > 2 && !v[2].stringValue.isEmpty ? v[2].stringValue : " "
         var result = text
         var units = Int64(text.utf16.count)
@@ -208,7 +217,7 @@ enum Functions {
         case .list(let l): .int(contains(l.items, v[1]) ? 1 : 0)
         case .null: .int(0)
         case .map(let m): .int(m[v[1].stringValue] != nil ? 1 : 0)
-        default: .int(v[0].stringValue.contains(v[1].stringValue) || v[1].stringValue.isEmpty ? 1 : 0)
+        default: .int(JavaString.indexOf(v[0].stringValue, v[1].stringValue) >= 0 ? 1 : 0)
         }
     }
 
@@ -235,7 +244,7 @@ enum Functions {
 
     static let setlist: Implementation = { (node, e, v) throws(Interrupt) -> Value in
         guard case .list(let l) = v[0] else { throw node.failure(e, "the first argument must be a list, not a \(v[0].kindName)") }
-        guard let index = try node.integer(v[1], e), index >= 0, index < 10_000_000 else {
+        guard let index = try node.integer(v[1], e), index >= 0, index < Functions.maximumLength else {
             throw node.failure(e, "bad list index \(v[1].stringValue)")
         }
         while l.items.count <= index { l.items.append(.null) }
@@ -256,7 +265,7 @@ enum Functions {
     static let lconcat: Implementation = { _, _, values in
         var result: [Value] = []
         for value in values {
-            if case .list(let l) = value { result.append(contentsOf: l.items) } else if !value.isNull { result.append(value) }
+            if case .list(let l) = value { result.append(contentsOf: l.items) } else { result.append(value) }
         }
         return .list(result)
     }

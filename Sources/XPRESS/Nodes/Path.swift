@@ -135,7 +135,7 @@ struct Path: Sendable, CustomStringConvertible {
     /// `value[token]`: the list element whose `name` is the token (or a map's entry).
     static func named(_ value: Value, _ token: String) -> Value {
         switch value {
-        case .list(let list): list.items.first { member($0, "name").stringValue == token } ?? .null
+        case .list(let list): list.items.first { JavaString.equals(member($0, "name").stringValue, token) } ?? .null
         case .map(let map): map[token] ?? .null
         default: .null
         }
@@ -152,14 +152,15 @@ struct Path: Sendable, CustomStringConvertible {
             if let (holder, slot) = found { holder.set(at: slot, newValue) } else { (fromHost ? e.host : e.ruleScope).bind(root, newValue) }
             return
         }
-        var container: Value
         if let (holder, slot) = found, !holder.value(at: slot).isNull {
-            container = holder.value(at: slot)
-        } else {
-            container = .map(MapBox())
-            if let (holder, slot) = found { holder.set(at: slot, container) } else { (fromHost ? e.host : e.ruleScope).bind(root, container) }
+            var container = holder.value(at: slot)
+            try Path.assign(newValue, into: &container, steps[...], path: text)
+            return
         }
+        // An unbound or null root becomes a new map, bound only once the assignment succeeded.
+        var container = Value.map(MapBox())
         try Path.assign(newValue, into: &container, steps[...], path: text)
+        if let (holder, slot) = found { holder.set(at: slot, container) } else { (fromHost ? e.host : e.ruleScope).bind(root, container) }
     }
 
     private static func assign(_ newValue: Value, into container: inout Value, _ steps: ArraySlice<Step>, path: String) throws(PathError) {
@@ -185,7 +186,7 @@ struct Path: Sendable, CustomStringConvertible {
             guard n < list.items.count else { throw PathError("cannot set '\(path)': the list has no element #\(n)") }
             try descend(&list.items[n])
         case (.named(let token), .list(let list)):
-            guard let position = list.items.firstIndex(where: { member($0, "name").stringValue == token }) else {
+            guard let position = list.items.firstIndex(where: { JavaString.equals(member($0, "name").stringValue, token) }) else {
                 throw PathError("cannot set '\(path)': no element named '\(token)'")
             }
             try descend(&list.items[position])
@@ -195,7 +196,7 @@ struct Path: Sendable, CustomStringConvertible {
             map[token] = child
         case (.filter(let key, let wanted, let firstOnly), .list(let list)):
             let positions = list.items.indices.filter { member(list.items[$0], key).strictlyEquals(.string(wanted)) }
-            guard !positions.isEmpty else { throw PathError("cannot set '\(path)': no element with \(key)=\(wanted)") }
+            if firstOnly && positions.isEmpty { throw PathError("cannot set '\(path)': no element with \(key)==\(wanted)") }
             for position in firstOnly ? [positions[0]] : positions { try descend(&list.items[position]) }
         case (.all, .list(let list)):
             for position in list.items.indices { try descend(&list.items[position]) }

@@ -49,27 +49,51 @@ struct Template: Sendable {
     enum Piece: Sendable {
         case text(String)
         case path(Path)
+        /// A reference whose path holds references itself.
+        indirect case nested(Template)
     }
     let pieces: [Piece]
 
-    /// Splits `text` at its `$(...)` references; nil when it has none.
+    /// Splits `text` at its `$(...)` references; nil when it has none. A reference may itself
+    /// hold references (`$(l[#$(i)])`): the inner ones are replaced first.
     static func parse(_ text: String) -> Result<Template, PathError>? {
         guard text.contains("$(") else { return nil }
         var pieces: [Piece] = []
         var rest = Substring(text)
         while let start = rest.range(of: "$(") {
             if start.lowerBound > rest.startIndex { pieces.append(.text(String(rest[..<start.lowerBound]))) }
-            guard let end = rest[start.upperBound...].firstIndex(of: ")") else {
+            guard let end = closingParenthesis(rest, from: start.upperBound) else {
                 return .failure(PathError("'$(' without a closing ')'"))
             }
-            switch Path.parse(String(rest[start.upperBound..<end])) {
-            case .success(let path): pieces.append(.path(path))
-            case .failure(let error): return .failure(error)
+            let inner = String(rest[start.upperBound..<end])
+            switch Template.parse(inner) {
+            case .success(let nested)?: pieces.append(.nested(nested))
+            case .failure(let error)?: return .failure(error)
+            case nil:
+                switch Path.parse(inner) {
+                case .success(let path): pieces.append(.path(path))
+                case .failure(let error): return .failure(error)
+                }
             }
             rest = rest[rest.index(after: end)...]
         }
         if !rest.isEmpty { pieces.append(.text(String(rest))) }
         return .success(Template(pieces: pieces))
+    }
+
+    /// The `)` that closes the `$(` opened just before `start`, counting nested parentheses.
+    private static func closingParenthesis(_ text: Substring, from start: Substring.Index) -> Substring.Index? {
+        var depth = 1
+        var index = start
+        while index < text.endIndex {
+            if text[index] == "(" { depth += 1 }
+            if text[index] == ")" {
+                depth -= 1
+                if depth == 0 { return index }
+            }
+            index = text.index(after: index)
+        }
+        return nil
     }
 
     func expand(_ e: Evaluation, _ scope: Scope) -> String {
@@ -78,9 +102,16 @@ struct Template: Sendable {
             switch piece {
             case .text(let text): result += text
             case .path(let path): result += path.read(e, scope).stringValue
+            case .nested(let template): result += Template.read(template.expand(e, scope), e, scope).stringValue
             }
         }
         return result
+    }
+
+    /// The value of a path known only now; null when it is malformed.
+    static func read(_ text: String, _ e: Evaluation, _ scope: Scope) -> Value {
+        guard case .success(let path) = Path.parse(text) else { return .null }
+        return path.read(e, scope)
     }
 }
 
@@ -179,6 +210,8 @@ final class CallNode: Node, @unchecked Sendable {
 enum ArgumentSource: Sendable {
     case literal(String)
     case reference(Path)
+    /// `value='$(a[#$(i)])'`: a reference whose path is known only at run time.
+    case dynamicReference(Template)
     case expression(Node)
 }
 
@@ -211,6 +244,7 @@ final class RuleCallNode: Node, @unchecked Sendable {
             switch source {
             case .literal(let text): values.append((symbol, .string(text)))
             case .reference(let path): values.append((symbol, path.read(e, scope)))
+            case .dynamicReference(let template): values.append((symbol, Template.read(template.expand(e, scope), e, scope)))
             case .expression(let node): values.append((symbol, try node.run(e, scope)))
             }
         }

@@ -37,15 +37,15 @@ public final class Rule: Sendable {
         try e.push("rule", name, at: callSite)
         defer { e.pop() }
         let scope = Scope(parent: localScope ? nil : caller)
-        for argument in arguments {
-            if let defaultValue = argument.defaultValue { scope.bind(argument.symbol, try defaultValue.run(e, scope)) }
-        }
-        for (symbol, value) in passed where !isLocked(symbol) { scope.bind(symbol, value) }
         let (outerScope, outerRule) = (e.ruleScope, e.currentRule)
         e.ruleScope = scope
         e.currentRule = name
         defer { (e.ruleScope, e.currentRule) = (outerScope, outerRule) }
         do {
+            for argument in arguments {
+                if let defaultValue = argument.defaultValue { scope.bind(argument.symbol, try defaultValue.run(e, scope)) }
+            }
+            for (symbol, value) in passed where !isLocked(symbol) { scope.bind(symbol, value) }
             return try body.run(e, scope)
         } catch .breakOut {
             return e.breakValue  // a break never crosses a rule

@@ -54,6 +54,23 @@ final class ScriptEngine {
         context = JSGlobalContextCreateInGroup(group, nil)
         JSContextGroupSetExecutionTimeLimit(group, timeLimit, { _, _ in true }, nil)
         installEnvironment()
+        runner = makeRunner()
+    }
+
+    /// `function (source) { return eval(source); }`: each script runs as a direct eval inside a
+    /// fresh function call, so its `var`, `let` and `const` bindings are its own and nothing
+    /// carries over to the next script run on this thread. The value is the completion value of
+    /// the script's last statement, as the spec asks.
+    private var runner: JSObjectRef?
+
+    private func makeRunner() -> JSObjectRef? {
+        let name = Self.jsString("source")
+        let body = Self.jsString("return eval(source);")
+        defer { JSStringRelease(name); JSStringRelease(body) }
+        var parameters: [JSStringRef?] = [name]
+        let function = JSObjectMakeFunction(context, nil, 1, &parameters, body, nil, 1, nil)
+        if let function { JSValueProtect(context, function) }
+        return function
     }
 
     deinit {
@@ -69,14 +86,15 @@ final class ScriptEngine {
         defer { JSStringRelease(script) }
         var exception: JSValueRef?
         let started = DispatchTime.now().uptimeNanoseconds
-        let result = JSEvaluateScript(context, script, nil, nil, Int32(clamping: firstLine), &exception)
+        var arguments: [JSValueRef?] = [JSValueMakeString(context, script)]
+        let result = JSObjectCallAsFunction(context, runner, nil, 1, &arguments, &exception)
         if let pending = pendingFailure { pendingFailure = nil; throw pending }
         if let exception {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             if elapsed >= timeLimit * 0.9 {
                 throw .javascript("script ran past its time limit of \(timeLimit) s and was stopped")
             }
-            throw .javascript(describe(exception))
+            throw .javascript(describe(exception, firstLine: firstLine))
         }
         return try value(from: result, depth: 0)
     }
@@ -198,7 +216,8 @@ final class ScriptEngine {
     }
 
     /// A copy of `value` as a JavaScript value.
-    func jsValue(_ value: Value) throws(ScriptFailure) -> JSValueRef? {
+    func jsValue(_ value: Value, depth: Int = 0) throws(ScriptFailure) -> JSValueRef? {
+        guard depth <= Value.maximumNesting else { throw .javascript("a value passed to the script nests too deeply (does a list hold itself?)") }
         switch value {
         case .null: return JSValueMakeNull(context)
         case .int(let n): return JSValueMakeNumber(context, Double(n))
@@ -209,29 +228,29 @@ final class ScriptEngine {
             return JSObjectMakeDate(context, 1, &args, nil)
         case .list(let l):
             var items: [JSValueRef?] = []
-            for item in l.items { items.append(try jsValue(item)) }
+            for item in l.items { items.append(try jsValue(item, depth: depth + 1)) }
             return JSObjectMakeArray(context, items.count, items, nil)
         case .map(let m):
-            return try jsObject(Array(m.entries))
+            return try jsObject(Array(m.entries), depth: depth)
         case .object(let o):
-            return try jsObject([("$class", .string(o.className))] + o.properties)
+            return try jsObject([("$class", .string(o.className))] + o.properties, depth: depth)
         }
     }
 
-    private func jsObject(_ entries: [(String, Value)]) throws(ScriptFailure) -> JSValueRef? {
+    private func jsObject(_ entries: [(String, Value)], depth: Int) throws(ScriptFailure) -> JSValueRef? {
         let object = JSObjectMake(context, nil, nil)
         for (key, item) in entries {
             let name = Self.jsString(key)
             defer { JSStringRelease(name) }
-            JSObjectSetProperty(context, object, name, try jsValue(item), JSPropertyAttributes(kJSPropertyAttributeNone), nil)
+            JSObjectSetProperty(context, object, name, try jsValue(item, depth: depth + 1), JSPropertyAttributes(kJSPropertyAttributeNone), nil)
         }
         return object
     }
 
     /// A copy of a JavaScript value as an XPRESS value.
     func value(from js: JSValueRef?, depth: Int) throws(ScriptFailure) -> Value {
-        guard let js, depth < 64 else {
-            if depth >= 64 { throw .javascript("the script's value nests too deeply (a cycle?)") }
+        guard let js, depth < Value.maximumNesting else {
+            if depth >= Value.maximumNesting { throw .javascript("the script's value nests too deeply (a cycle?)") }
             return .null
         }
         switch JSValueGetType(context, js) {
@@ -247,16 +266,19 @@ final class ScriptEngine {
         case kJSTypeObject:
             if JSValueIsDate(context, js) {
                 let millis = JSValueToNumber(context, js, nil)
-                guard millis.isFinite else { throw .javascript("the script returned an invalid Date") }
+                guard millis.isFinite, DateBox.range.contains(Int64(millis)) else { throw .javascript("the script returned an invalid Date") }
                 return .date(millis: Int64(millis))
             }
             guard let object = JSValueToObject(context, js, nil) else { return .null }
             if JSValueIsArray(context, js) {
                 let lengthName = Self.jsString("length")
                 defer { JSStringRelease(lengthName) }
-                let length = Int(JSValueToNumber(context, JSObjectGetProperty(context, object, lengthName, nil), nil))
+                let length = JSValueToNumber(context, JSObjectGetProperty(context, object, lengthName, nil), nil)
+                guard length.isFinite, length <= Double(Functions.maximumLength) else {
+                    throw .javascript("the script returned an array of \(length) elements (the limit is \(Functions.maximumLength))")
+                }
                 var items: [Value] = []
-                for index in 0..<max(length, 0) {
+                for index in 0..<max(Int(length), 0) {
                     items.append(try value(from: JSObjectGetPropertyAtIndex(context, object, UInt32(index), nil), depth: depth + 1))
                 }
                 return .list(items)
@@ -304,8 +326,15 @@ final class ScriptEngine {
         return string(s)
     }
 
-    private func describe(_ exception: JSValueRef) -> String {
-        Self.string(context, exception)
+    /// The exception's message, with the file line it was thrown on when JavaScript knows it.
+    private func describe(_ exception: JSValueRef, firstLine: Int) -> String {
+        let message = Self.string(context, exception)
+        guard let object = JSValueToObject(context, exception, nil) else { return message }
+        let name = Self.jsString("line")
+        defer { JSStringRelease(name) }
+        let line = JSValueToNumber(context, JSObjectGetProperty(context, object, name, nil), nil)
+        guard line.isFinite, line >= 1 else { return message }
+        return "\(message) (file line \(firstLine + Int(line) - 1))"
     }
 }
 

@@ -378,15 +378,12 @@ struct Lowering {
             let values = child.elements
             if let literal = child.attribute("value") {
                 if !values.isEmpty { report(XPRESSDiagnosticID.wrongArgumentCount, "<argument> has both a 'value' and a child; use one", at: child) }
-                if literal.hasPrefix("$("), literal.hasSuffix(")"), !literal.dropFirst(2).contains("$("),
-                   let path = parsePath(String(literal.dropFirst(2).dropLast()), at: child) {
-                    arguments.append((Symbol(argumentName), .reference(path)))
-                } else {
-                    arguments.append((Symbol(argumentName), .literal(literal)))
-                }
+                arguments.append((Symbol(argumentName), argumentValue(literal, at: child)))
             } else {
                 guard checkCount(child, values.count, 0...1) else { continue }
-                arguments.append((Symbol(argumentName), values.first.map { .expression(expression($0)) } ?? .literal("")))
+                // <argument name='x'/> passes null explicitly.
+                arguments.append((Symbol(argumentName), .expression(values.first.map { expression($0) }
+                                                                    ?? ConstantNode("argument", child.location, .null))))
             }
         }
         if let literal = element.attribute("name") {
@@ -399,6 +396,25 @@ struct Lowering {
             return placeholder(element)
         }
         return RuleCallNode(element.location, name: .computed(nameNodes[0]), arguments: arguments)
+    }
+
+    /// `value='$(path)'` (the whole value) is a reference; anything else is a literal string.
+    private mutating func argumentValue(_ text: String, at element: XMLElement) -> ArgumentSource {
+        guard text.hasPrefix("$("), text.hasSuffix(")") else { return .literal(text) }
+        switch Template.parse(text) {
+        case .success(let template)?:
+            guard template.pieces.count == 1 else { return .literal(text) }
+            switch template.pieces[0] {
+            case .path(let path): return .reference(path)
+            case .nested(let inner): return .dynamicReference(inner)
+            case .text: return .literal(text)
+            }
+        case .failure(let error)?:
+            report(XPRESSDiagnosticID.badReference, "bad reference '\(text)': \(error.message)", at: element)
+            return .literal(text)
+        case nil:
+            return .literal(text)
+        }
     }
 
     // MARK: Host classes

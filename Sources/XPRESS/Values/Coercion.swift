@@ -1,9 +1,15 @@
+import Foundation
+
 /// Why a value could not be used as asked; the evaluator adds the element's location.
 public struct CoercionFailure: Error, Sendable {
     public let message: String
 }
 
 extension Value {
+    /// How deep lists and maps may nest before printing, comparing or converting them stops
+    /// (a list that holds itself would otherwise recurse for ever).
+    public static let maximumNesting = 200
+
     /// Truthiness (spec section 1, decided): false is null, integer 0, boolean false and the
     /// string "0"; everything else is true.
     @inline(__always)
@@ -71,9 +77,10 @@ extension Value {
         }
         guard !units.isEmpty else { return nil }
         var result: Int64 = 0
-        for unit in units {
-            guard unit >= UInt8(ascii: "0") && unit <= UInt8(ascii: "9") else { return nil }
-            let digit = Int64(unit - UInt8(ascii: "0"))
+        // Java's Character.digit: any Unicode decimal digit (full-width １２ is 12).
+        for scalar in String(Substring(units)).unicodeScalars {
+            guard scalar.properties.numericType == .decimal, let numeric = scalar.properties.numericValue else { return nil }
+            let digit = Int64(numeric)
             let (times, overflow1) = result.multipliedReportingOverflow(by: 10)
             let (next, overflow2) = negative ? times.subtractingReportingOverflow(digit)
                                              : times.addingReportingOverflow(digit)
@@ -86,16 +93,29 @@ extension Value {
 
 extension Value: CustomStringConvertible {
     /// The string form of the value as an element of a list or map (null prints `null`).
-    public var description: String {
+    public var description: String { describe(depth: 0) }
+
+    /// Java prints a collection that holds itself as `(this Collection)`; past the nesting
+    /// limit (a cycle through several values) the same mark is printed.
+    private func describe(depth: Int) -> String {
+        if depth > Value.maximumNesting { return "(this Collection)" }
         switch self {
         case .null: return "null"
         case .int(let n): return String(n)
         case .string(let s): return s
         case .bool(let b): return b ? "true" : "false"
-        case .list(let l): return "[" + l.items.map(\.description).joined(separator: ", ") + "]"
-        case .map(let m): return "{" + m.entries.map { "\($0)=\($1.description)" }.joined(separator: ", ") + "}"
+        case .list(let l):
+            return "[" + l.items.map { item in
+                if case .list(let inner) = item, inner === l { return "(this Collection)" }
+                return item.describe(depth: depth + 1)
+            }.joined(separator: ", ") + "]"
+        case .map(let m):
+            return "{" + m.entries.map { key, item in
+                if case .map(let inner) = item, inner === m { return "\(key)=(this Map)" }
+                return "\(key)=\(item.describe(depth: depth + 1))"
+            }.joined(separator: ", ") + "}"
         case .date(let d): return CivilTime.isoString(millis: d.millis)
-        case .object(let o): return "{" + o.properties.map { "\($0)=\($1.description)" }.joined(separator: ", ") + "}"
+        case .object(let o): return "{" + o.properties.map { "\($0)=\($1.describe(depth: depth + 1))" }.joined(separator: ", ") + "}"
         }
     }
 }
@@ -103,29 +123,32 @@ extension Value: CustomStringConvertible {
 extension Value {
     /// Strict element equality, like Java `equals`: kinds must match (`2` is not `"2"`), dates
     /// compare by instant, lists element by element, maps entry by entry.
-    public func strictlyEquals(_ other: Value) -> Bool {
+    public func strictlyEquals(_ other: Value) -> Bool { strictlyEquals(other, depth: 0) }
+
+    private func strictlyEquals(_ other: Value, depth: Int) -> Bool {
+        if depth > Value.maximumNesting { return false }
         switch (self, other) {
         case (.null, .null): return true
         case (.int(let a), .int(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
+        case (.string(let a), .string(let b)): return JavaString.equals(a, b)
         case (.bool(let a), .bool(let b)): return a == b
         case (.date(let a), .date(let b)): return a.millis == b.millis
         case (.list(let a), .list(let b)):
             if a === b { return true }
             return a.items.count == b.items.count
-                && zip(a.items, b.items).allSatisfy { $0.strictlyEquals($1) }
+                && zip(a.items, b.items).allSatisfy { $0.strictlyEquals($1, depth: depth + 1) }
         case (.map(let a), .map(let b)):
             if a === b { return true }
             guard a.count == b.count else { return false }
             for (key, value) in a.entries {
-                guard let otherValue = b[key], value.strictlyEquals(otherValue) else { return false }
+                guard let otherValue = b[key], value.strictlyEquals(otherValue, depth: depth + 1) else { return false }
             }
             return true
         case (.object(let a), .object(let b)):
             if a === b { return true }
             let pa = a.properties, pb = b.properties
             return a.className == b.className && pa.count == pb.count
-                && zip(pa, pb).allSatisfy { $0.0 == $1.0 && $0.1.strictlyEquals($1.1) }
+                && zip(pa, pb).allSatisfy { $0.0 == $1.0 && $0.1.strictlyEquals($1.1, depth: depth + 1) }
         default: return false
         }
     }
@@ -136,7 +159,7 @@ extension Value {
         switch (self, other) {
         case (.null, .null): return true
         case (.null, _), (_, .null): return false
-        case (.string(let a), _): return a == other.stringValue
+        case (.string(let a), _): return JavaString.equals(a, other.stringValue)
         case (.int, _), (.bool, _):
             return try integerValue() == other.integerValue()
         default: return strictlyEquals(other)
@@ -201,11 +224,45 @@ enum JavaString {
         let units = s.utf16
         let count = Int64(units.count)
         let from = min(max(start, 0), count)
-        let to = length.map { min(max(from + max($0, 0), from), count) } ?? count
+        let to = length.map { $0 <= 0 ? from : ($0 >= count - from ? count : from + $0) } ?? count
         if from == 0 && to == count { return s }
         let lower = units.index(units.startIndex, offsetBy: Int(from))
         let upper = units.index(lower, offsetBy: Int(to - from))
         return String(decoding: Array(units[lower..<upper]), as: UTF16.self)
+    }
+
+    /// Java `String.equals`: the same UTF-16 units (Swift's `==` would also equate canonically
+    /// equivalent strings, such as a precomposed and a decomposed é).
+    @inline(__always)
+    static func equals(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+    }
+
+    static func hasPrefix(_ s: String, _ prefix: String) -> Bool { s.utf16.starts(with: prefix.utf16) }
+
+    static func hasSuffix(_ s: String, _ suffix: String) -> Bool { s.utf16.reversed().starts(with: suffix.utf16.reversed()) }
+
+    /// Java `String.replace(CharSequence, CharSequence)`: every occurrence, left to right; an
+    /// empty target inserts the replacement around every unit.
+    static func replace(_ s: String, _ target: String, _ replacement: String) -> String {
+        let units = Array(s.utf16), t = Array(target.utf16), r = Array(replacement.utf16)
+        var out: [UInt16] = []
+        if t.isEmpty {
+            for unit in units { out += r; out.append(unit) }
+            return String(decoding: out + r, as: UTF16.self)
+        }
+        var index = 0
+        while index < units.count {
+            if index + t.count <= units.count && units[index..<(index + t.count)].elementsEqual(t) {
+                out += r
+                index += t.count
+            } else {
+                out.append(units[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF16.self)
     }
 
     /// Position (in UTF-16 units) of `needle` in `haystack` at or after `start`, or -1.

@@ -17,6 +17,10 @@ public enum ValueJSON {
     }
 
     private static func write(_ value: Value, into out: inout String, pretty: Bool, indent: Int) {
+        if indent > Value.maximumNesting {  // a list or map that holds itself
+            writeString("(this Collection)", into: &out)
+            return
+        }
         switch value {
         case .null: out += "null"
         case .int(let n): out += String(n)
@@ -112,8 +116,13 @@ public enum ValueJSON {
             index += expected.count
         }
 
+        var depth = 0
+
         mutating func value() throws(ParseError) -> Value {
             guard index < bytes.count else { throw failure("unexpected end of JSON") }
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Value.maximumNesting else { throw failure("JSON nested more than \(Value.maximumNesting) levels deep") }
             switch bytes[index] {
             case UInt8(ascii: "n"): try expect("null"); return .null
             case UInt8(ascii: "t"): try expect("true"); return .bool(true)
@@ -217,8 +226,8 @@ public enum ValueJSON {
         /// `{"$date": ...}` and `{"$class": ...}` forms.
         func special(_ entries: [(String, Value)]) throws(ParseError) -> Value {
             if entries.count == 1, entries[0].0 == "$date" {
-                guard case .string(let text) = entries[0].1,
-                      let millis = CivilTime.parse(text, zone: .gmt) else { throw failure("bad $date value") }
+                guard case .string(let text) = entries[0].1, let millis = CivilTime.parse(text, zone: .gmt),
+                      DateBox.range.contains(millis) else { throw failure("bad $date value") }
                 return .date(millis: millis)
             }
             guard let first = entries.first, first.0 == "$class", case .string(let name) = first.1 else {

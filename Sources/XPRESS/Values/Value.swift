@@ -33,7 +33,7 @@ public final class ListBox {
 public final class MapBox {
     public private(set) var keys: [String] = []
     public private(set) var values: [Value] = []
-    private var positions: [String: Int] = [:]
+    private var positions: [ExactKey: Int] = [:]
 
     public init() {}
 
@@ -48,20 +48,20 @@ public final class MapBox {
     /// The value at `key`; assigning replaces in place or appends a new key at the end.
     /// Assigning nil removes the key.
     public subscript(key: String) -> Value? {
-        get { positions[key].map { values[$0] } }
+        get { positions[ExactKey(key)].map { values[$0] } }
         set {
             if let newValue {
-                if let position = positions[key] {
+                if let position = positions[ExactKey(key)] {
                     values[position] = newValue
                 } else {
-                    positions[key] = keys.count
+                    positions[ExactKey(key)] = keys.count
                     keys.append(key)
                     values.append(newValue)
                 }
-            } else if let position = positions.removeValue(forKey: key) {
+            } else if let position = positions.removeValue(forKey: ExactKey(key)) {
                 keys.remove(at: position)
                 values.remove(at: position)
-                for index in position..<keys.count { positions[keys[index]] = index }
+                for index in position..<keys.count { positions[ExactKey(keys[index])] = index }
             }
         }
     }
@@ -70,10 +70,25 @@ public final class MapBox {
     public var entries: Zip2Sequence<[String], [Value]> { zip(keys, values) }
 }
 
+/// A map key compared unit by unit, as Java's `String.equals` and `hashCode` do (not by Swift's
+/// canonical equivalence).
+struct ExactKey: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+    static func == (a: ExactKey, b: ExactKey) -> Bool { JavaString.equals(a.text, b.text) }
+    func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
 /// A mutable instant with millisecond precision (Java `java.util.Date`), shared by reference.
 public final class DateBox {
     public var millis: Int64
     public init(millis: Int64) { self.millis = millis }
+
+    /// The range of instants a date may hold (Java's and JavaScript's: ±100,000,000 days).
+    public static let range: ClosedRange<Int64> = -8_640_000_000_000_000...8_640_000_000_000_000
 }
 
 /// An object of one of the registered host classes (see `HostClassRegistry`).
