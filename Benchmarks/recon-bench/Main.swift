@@ -8,7 +8,24 @@ struct ReconBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon-bench",
         abstract: "Measure the project against baselines taken in the same run (use a release build).",
-        subcommands: [Interpreter.self])
+        subcommands: [Interpreter.self, Lint.self])
+
+    struct Lint: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "rulecheck against xmllint --noout over the same files (needs rulecheck built beside recon-bench).")
+
+        @Option(help: "Generated rule files.") var files = 5_000
+        @Option(help: "A folder of real files to lint as well.") var corpus: String?
+
+        func run() throws {
+            let rows = try LintBenchmark(fileCount: files, corpus: corpus).run()
+            print("files                                   count   rulecheck s   xmllint s   rulecheck/xmllint")
+            for row in rows {
+                print(row.name.padding(toLength: 38, withPad: " ", startingAt: 0)
+                      + String(format: "%6d  %12.3f  %10.3f  %12.2fx", row.files, row.rulecheckSeconds, row.xmllintSeconds, row.ratio))
+            }
+        }
+    }
 
     struct Interpreter: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -214,13 +214,13 @@ struct ScopeWalker {
         switch element.name {
         case "ref":
             if children.isEmpty {
-                let path = element.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                if path.contains("$(") { readTemplate(path, at: element.location) } else if let root = XPRESSLanguage.pathRoot(path) { read(root, at: element.location) }
+                let path = element.text.trimmingXMLWhitespace
+                if XPRESSLanguage.mayHoldReferences(path) { readTemplate(path, at: element.location) } else if let root = XPRESSLanguage.pathRoot(path) { read(root, at: element.location) }
             }
             children.forEach { walk($0) }
         case "set", "setvar":
             if let target = element.attribute("name") {
-                if target.contains("$(") { readTemplate(target, at: element.location) } else if let root = XPRESSLanguage.pathRoot(target) { referenced.insert(root) }
+                if XPRESSLanguage.mayHoldReferences(target) { readTemplate(target, at: element.location) } else if let root = XPRESSLanguage.pathRoot(target) { referenced.insert(root) }
             }
             children.forEach { walk($0) }
         case "defvar":

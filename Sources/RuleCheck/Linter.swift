@@ -28,9 +28,9 @@ public enum Linter {
             throw LintFailure(description: "\(error)")
         }
         let linted = loadAll(files)
-        let lintedPaths = Set(files.map(canonical))
         var contextFiles: [String] = []
         if let contextDirectory, FileManager.default.fileExists(atPath: contextDirectory) {
+            let lintedPaths = Set(files.map(canonical))
             contextFiles = ((try? RuleLoader.files(in: [contextDirectory])) ?? []).filter { !lintedPaths.contains(canonical($0)) }
         }
         let context = loadAll(contextFiles)

@@ -33,6 +33,7 @@ public final class XMLElement: Sendable {
         self.prefix = prefix
         self.attributes = attributes
         self.children = children
+        self.elements = children.compactMap { if case .element(let e) = $0 { e } else { nil } }
         self.location = location
         self.contentLine = contentLine ?? location.line
         self.endLine = endLine ?? contentLine ?? location.line
@@ -48,9 +49,7 @@ public final class XMLElement: Sendable {
     }
 
     /// The child elements, in order.
-    public var elements: [XMLElement] {
-        children.compactMap { if case .element(let e) = $0 { e } else { nil } }
-    }
+    public let elements: [XMLElement]
 
     /// The first child element named `name`.
     public func firstElement(named name: String) -> XMLElement? {
@@ -86,5 +85,20 @@ public struct XMLDocument: Sendable {
         self.root = root
         self.diagnostics = diagnostics
         self.outerComments = outerComments
+    }
+}
+
+extension StringProtocol {
+    /// The text without leading and trailing XML white space (space, tab, CR, LF). Cheaper than
+    /// Foundation's `trimmingCharacters`, which matters when every element's text is trimmed.
+    public var trimmingXMLWhitespace: String {
+        let text = Substring(self)
+        let utf8 = text.utf8
+        var start = utf8.startIndex, end = utf8.endIndex
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        while start < end, isSpace(utf8[start]) { start = utf8.index(after: start) }
+        while end > start, isSpace(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
+        if start == utf8.startIndex && end == utf8.endIndex { return String(text) }
+        return String(text[start..<end])
     }
 }

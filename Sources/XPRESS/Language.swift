@@ -16,9 +16,12 @@ public enum XPRESSLanguage {
     /// The variable a path starts from (`account` for `account.email[#0]`); nil for host-scope
     /// paths (`:x`), computed paths and malformed ones.
     public static func pathRoot(_ path: String) -> String? {
-        guard !path.contains("$("), case .success(let parsed) = Path.parse(path), !parsed.fromHost else { return nil }
+        guard !Template.mayHoldReferences(path), case .success(let parsed) = Path.parse(path), !parsed.fromHost else { return nil }
         return parsed.root.name
     }
+
+    /// True when `text` may hold a `$(...)` reference.
+    public static func mayHoldReferences(_ text: String) -> Bool { Template.mayHoldReferences(text) }
 
     /// The variables that the `$(path)` references in `text` start from.
     public static func referencedRoots(inTemplate text: String) -> [String] {

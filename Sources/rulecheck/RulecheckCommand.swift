@@ -37,11 +37,45 @@ struct RulecheckCommand: ParsableCommand {
     @Option(name: .customLong("explain"), help: "Explain one rule, with a failing and a passing example.")
     var explain: String?
 
+    /// Options that take a value; everything else not starting with `-` is a path.
+    static let valueOptions: Set<String> = ["--format", "--output", "--config", "--config-dir", "--explain"]
+
+    /// Paths are split off before argument parsing: swift-argument-parser takes time quadratic
+    /// in the number of positional values, and a commit hook may pass thousands of files.
+    static func main() {
+        var options: [String] = [], paths: [String] = []
+        var arguments = CommandLine.arguments.dropFirst()[...]
+        while let argument = arguments.popFirst() {
+            if argument == "--" { paths += arguments; break }
+            if valueOptions.contains(argument) {
+                options.append(argument)
+                if let value = arguments.popFirst() { options.append(value) }
+            } else if argument.hasPrefix("-") && argument != "-" {
+                options.append(argument)
+            } else {
+                paths.append(argument)
+            }
+        }
+        do {
+            var parsed = try parseAsRoot(options)
+            guard var command = parsed as? RulecheckCommand else {
+                try parsed.run()
+                return
+            }
+            command.paths = paths
+            if paths.isEmpty && !command.listRules && command.explain == nil {
+                throw ValidationError("give at least one file or directory to lint")
+            }
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func validate() throws {
         guard ReportFormat(rawValue: format) != nil else {
             throw ValidationError("unknown format '\(format)'; use \(ReportFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        if paths.isEmpty && !listRules && explain == nil { throw ValidationError("give at least one file or directory to lint") }
     }
 
     func run() throws {

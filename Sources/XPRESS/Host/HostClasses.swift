@@ -14,7 +14,7 @@ public enum HostClass: String, CaseIterable, Sendable {
 
     /// The class of a qualified or unqualified name (`java.util.Date`, `Date`).
     public init?(named name: String) {
-        let trimmed = name.trimmingCharacters(in: .whitespaces)
+        let trimmed = name.trimmingXMLWhitespace
         if let exact = HostClass(rawValue: trimmed) { self = exact; return }
         guard let match = HostClass.allCases.first(where: { $0.shortName == trimmed }) else { return nil }
         self = match

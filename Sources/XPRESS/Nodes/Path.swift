@@ -1,5 +1,3 @@
-import Foundation
-
 /// A path expression of `ref`, `set` and `$(...)` (spec section 3): a variable name followed by
 /// steps (`.key`, `[#n]`, `[token]`, `[k=v]`, `[k==v]`, `[*]`). A leading `:` starts at the
 /// outermost (host) scope.
@@ -19,63 +17,76 @@ struct Path: Sendable, CustomStringConvertible {
 
     var description: String { text }
 
-    /// Parses a path; nil (with a reason) when it is malformed.
+    /// Parses a path; a failure says why it is malformed. Works on UTF-8 bytes: paths are
+    /// parsed for every `ref` at load time and for every computed path at run time.
     static func parse(_ text: String) -> Result<Path, PathError> {
-        var body = Substring(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        let fromHost = body.hasPrefix(":")
-        if fromHost { body = body.dropFirst() }
+        let bytes = Array(text.utf8)
+        var start = 0, end = bytes.count
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        let fromHost = start < end && bytes[start] == UInt8(ascii: ":")
+        if fromHost { start += 1 }
         var steps: [Step] = []
-        var current = Substring()
-        var index = body.startIndex
         var rootName: String?
-        func closeName() {
-            if !current.isEmpty {
-                if rootName == nil { rootName = String(current) } else { steps.append(.key(String(current))) }
+        var nameStart = start
+        var index = start
+        func closeName(_ upTo: Int) {
+            if upTo > nameStart {
+                let name = String(decoding: bytes[nameStart..<upTo], as: UTF8.self)
+                if rootName == nil { rootName = name } else { steps.append(.key(name)) }
             }
-            current = Substring()
         }
-        while index < body.endIndex {
-            let c = body[index]
-            if c == "." {
-                closeName()
-                index = body.index(after: index)
-            } else if c == "[" {
-                closeName()
+        while index < end {
+            switch bytes[index] {
+            case UInt8(ascii: "."):
+                closeName(index)
+                index += 1
+                nameStart = index
+            case UInt8(ascii: "["):
+                closeName(index)
                 guard rootName != nil else { return .failure(PathError("a path must start with a variable name")) }
-                guard let close = body[index...].firstIndex(of: "]") else {
+                guard let close = bytes[(index + 1)..<end].firstIndex(of: UInt8(ascii: "]")) else {
                     return .failure(PathError("'[' without a closing ']'"))
                 }
-                let selector = body[body.index(after: index)..<close]
-                switch parseSelector(selector) {
+                switch parseSelector(bytes[(index + 1)..<close]) {
                 case .success(let step): steps.append(step)
                 case .failure(let error): return .failure(error)
                 }
-                index = body.index(after: close)
-            } else {
-                current.append(c)
-                index = body.index(after: index)
+                index = close + 1
+                nameStart = index
+            default:
+                index += 1
             }
         }
-        closeName()
+        closeName(end)
         guard let rootName, !rootName.isEmpty else { return .failure(PathError("empty path")) }
         return .success(Path(text: text, fromHost: fromHost, root: Symbol(rootName), steps: steps))
     }
 
-    private static func parseSelector(_ selector: Substring) -> Result<Step, PathError> {
-        let s = selector.trimmingCharacters(in: .whitespaces)
-        if s == "*" { return .success(.all) }
-        if s.hasPrefix("#") {
-            guard let n = Int(s.dropFirst()), n >= 0 else { return .failure(PathError("'[\(s)]' needs a non-negative index after '#'")) }
+    @inline(__always) private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
+    private static func parseSelector(_ raw: ArraySlice<UInt8>) -> Result<Step, PathError> {
+        var selector = raw
+        while let first = selector.first, isSpace(first) { selector = selector.dropFirst() }
+        while let last = selector.last, isSpace(last) { selector = selector.dropLast() }
+        let text = String(decoding: selector, as: UTF8.self)
+        if text == "*" { return .success(.all) }
+        if selector.first == UInt8(ascii: "#") {
+            guard let n = Int(String(decoding: selector.dropFirst(), as: UTF8.self)), n >= 0 else {
+                return .failure(PathError("'[\(text)]' needs a non-negative index after '#'"))
+            }
             return .success(.index(n))
         }
-        if let range = s.range(of: "==") {
-            return .success(.filter(key: String(s[..<range.lowerBound]), value: String(s[range.upperBound...]), firstOnly: true))
+        if let equals = selector.firstIndex(of: UInt8(ascii: "=")) {
+            let key = String(decoding: selector[selector.startIndex..<equals], as: UTF8.self)
+            let firstOnly = equals + 1 < selector.endIndex && selector[equals + 1] == UInt8(ascii: "=")
+            let value = String(decoding: selector[(equals + (firstOnly ? 2 : 1))...], as: UTF8.self)
+            return .success(.filter(key: key, value: value, firstOnly: firstOnly))
         }
-        if let equals = s.firstIndex(of: "=") {
-            return .success(.filter(key: String(s[..<equals]), value: String(s[s.index(after: equals)...]), firstOnly: false))
-        }
-        guard !s.isEmpty else { return .failure(PathError("empty '[]' in a path")) }
-        return .success(.named(s))
+        guard !selector.isEmpty else { return .failure(PathError("empty '[]' in a path")) }
+        return .success(.named(text))
     }
 
     // MARK: Reading

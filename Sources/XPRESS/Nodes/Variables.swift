@@ -57,7 +57,7 @@ struct Template: Sendable {
     /// Splits `text` at its `$(...)` references; nil when it has none. A reference may itself
     /// hold references (`$(l[#$(i)])`): the inner ones are replaced first.
     static func parse(_ text: String) -> Result<Template, PathError>? {
-        guard text.contains("$(") else { return nil }
+        guard Template.mayHoldReferences(text) else { return nil }
         var pieces: [Piece] = []
         var rest = Substring(text)
         while let start = rest.range(of: "$(") {
@@ -79,6 +79,16 @@ struct Template: Sendable {
         }
         if !rest.isEmpty { pieces.append(.text(String(rest))) }
         return .success(Template(pieces: pieces))
+    }
+
+    /// A fast test for `$(` (most text has none).
+    static func mayHoldReferences(_ text: String) -> Bool {
+        var previousWasDollar = false
+        for byte in text.utf8 {
+            if previousWasDollar && byte == UInt8(ascii: "(") { return true }
+            previousWasDollar = byte == UInt8(ascii: "$")
+        }
+        return false
     }
 
     /// The `)` that closes the `$(` opened just before `start`, counting nested parentheses.

@@ -67,12 +67,11 @@ public enum RuleLoader {
                 throw LoadError(message: "\(path): no such file or directory")
             }
             guard isDirectory.boolValue else { result.append(path); continue }
-            let base = URL(fileURLWithPath: path)
             var found: [String] = []
-            if let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: [.isRegularFileKey]) {
-                for case let url as URL in walker where url.pathExtension.lowercased() == "xml" {
-                    found.append(path.hasSuffix("/") ? path + url.path.dropFirst(base.path.count + 1)
-                                                     : path + "/" + url.path.dropFirst(base.path.count + 1))
+            let prefix = path.hasSuffix("/") ? path : path + "/"
+            if let walker = FileManager.default.enumerator(atPath: path) {
+                for case let relative as String in walker where relative.lowercased().hasSuffix(".xml") {
+                    found.append(prefix + relative)
                 }
             }
             result.append(contentsOf: found.sorted())

@@ -317,7 +317,7 @@ struct Lowering {
             guard checkCount(element, children.count, 1...1) else { return placeholder(element) }
             return DynamicRefNode(element.location, DynamicPath(source: .computed(expression(children[0]))))
         }
-        let text = element.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let text = element.text.trimmingXMLWhitespace
         guard !text.isEmpty else {
             report(XPRESSDiagnosticID.wrongArgumentCount, "<ref> needs a path or one child computing it", at: element)
             return placeholder(element)
@@ -497,14 +497,14 @@ struct Lowering {
         switch element.name {
         case "String": return .scalar(.string(element.text))
         case "Integer", "Long":
-            let text = element.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = element.text.trimmingXMLWhitespace
             guard let n = Int64(text) else {
                 report(XPRESSDiagnosticID.badLiteral, "<\(element.name)> holds '\(text)', which is not a 64-bit integer", at: element)
                 return nil
             }
             return .scalar(.int(n))
         case "Boolean":
-            let text = element.text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+            let text = element.text.trimmingXMLWhitespace.lowercased()
             guard text == "true" || text == "false" else {
                 report(XPRESSDiagnosticID.badLiteral, "<Boolean> holds '\(text)'; use true or false", at: element)
                 return nil

@@ -1,4 +1,5 @@
 import Foundation
+import XMLSource
 
 /// Calendar arithmetic on millisecond instants: the proleptic Gregorian calendar, time zones
 /// from the system's zone database, and Java's lenient field setting (month 13 is January of the
@@ -95,7 +96,7 @@ public enum CivilTime {
     /// the time is local to `zone`), Waveset's `yyyyMMdd HH:mm:ss` (local to `zone`) or a
     /// millisecond count. Nil when the text is none of these.
     public static func parse(_ text: String, zone: TimeZone) -> Int64? {
-        let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let t = text.trimmingXMLWhitespace
         if let millis = Int64(t) { return millis }
         let chars = Array(t.utf8)
         func number(_ from: Int, _ count: Int) -> Int64? {
