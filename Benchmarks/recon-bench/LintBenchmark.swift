@@ -44,7 +44,6 @@ struct LintBenchmark {
         // Warm the page cache once, then take the best of three runs of each.
         _ = try runProcess(xmllint, ["--noout"] + files)
         let rulecheckSeconds = try (0..<3).map { _ in try time { _ = try runProcess(rulecheck, ["--format", "json", "--output", "/dev/null"] + files) } }.min()!
-        // Best of three for both tools.
         let xmllintSeconds = try (0..<3).map { _ in try time { _ = try runProcess(xmllint, ["--noout"] + files) } }.min()!
         return Row(name: name, files: files.count, rulecheckSeconds: rulecheckSeconds, xmllintSeconds: xmllintSeconds)
     }
