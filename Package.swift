@@ -7,10 +7,12 @@ let package = Package(
     products: [
         .executable(name: "xpress", targets: ["xpress"]),
         .executable(name: "rulecheck", targets: ["rulecheck"]),
+        .executable(name: "recon", targets: ["recon"]),
         .library(name: "XPRESS", targets: ["XPRESS"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
@@ -30,9 +32,17 @@ let package = Package(
         .executableTarget(name: "recon-bench", dependencies: [
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/recon-bench"),
+        .target(name: "Connectors", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Repository", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource"]),
+        .executableTarget(name: "recon", dependencies: [
+            "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
         .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
         .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck"]),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "recon"]),
     ],
     swiftLanguageModes: [.v6]
 )

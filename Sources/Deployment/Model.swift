@@ -110,6 +110,11 @@ public struct FormDefinition: Sendable {
 public struct Sourced<Value: Sendable>: Sendable {
     public let value: Value
     public let location: SourcePosition
+
+    public init(value: Value, location: SourcePosition) {
+        self.value = value
+        self.location = location
+    }
 }
 
 /// Which resources a `<ReconcilePolicy>` applies to.

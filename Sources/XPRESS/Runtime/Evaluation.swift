@@ -32,6 +32,13 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public var ruleName: String?
     public var frames: [Diagnostic.Note]
 
+    public init(message: String, location: SourcePosition, ruleName: String?, frames: [Diagnostic.Note]) {
+        self.message = message
+        self.location = location
+        self.ruleName = ruleName
+        self.frames = frames
+    }
+
     /// The error as a diagnostic (`file:line:col: error: message` plus a note per frame).
     public var diagnostic: Diagnostic {
         let where_ = ruleName.map { " (in rule '\($0)')" } ?? ""

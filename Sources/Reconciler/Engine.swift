@@ -1,0 +1,145 @@
+import Connectors
+import Deployment
+import Foundation
+import Repository
+import XMLSource
+import XPRESS
+
+/// How a reconciliation runs.
+public struct RunOptions: Sendable {
+    public enum Mode: String, Sendable { case full = "FULL", incremental = "INCREMENTAL" }
+    public var mode: Mode = .full
+    public var dryRun = false
+    public var server: String = ProcessInfo.processInfo.hostName
+    /// Called every few thousand accounts with (accounts examined so far).
+    public var progress: (@Sendable (Int) -> Void)?
+    public init() {}
+}
+
+/// The result of a run (engine spec section 5's JSON shape).
+public struct RunSummary: Sendable {
+    public var taskID: Int64?
+    public var resource: String
+    public var mode: RunOptions.Mode
+    public var status: String
+    public var dryRun: Bool
+    public var cancelled = false
+    public var situations: [Situation: Int] = [:]
+    public var responses: [Response: Int] = [:]
+    public var errors: [TaskError] = []
+    public var details: [String] = []
+}
+
+/// The reconciliation engine: a loaded deployment, a repository, and the rules.
+public final class Engine: Sendable {
+    public let deployment: Deployment
+    public let configDirectory: String
+    public let repository: any IdentityRepository
+    let options: EvaluationOptions
+
+    public init(deployment: Deployment, configDirectory: String, repository: any IdentityRepository,
+                options: EvaluationOptions = EvaluationOptions()) {
+        self.deployment = deployment
+        self.configDirectory = configDirectory
+        self.repository = repository
+        self.options = options
+    }
+
+    /// The adapter of a configured resource.
+    public func adapter(for resourceName: String) throws -> any ResourceAdapter {
+        guard let resource = deployment.resources[resourceName] else {
+            throw EngineError("no resource named '\(resourceName)' is configured (known: \(deployment.resources.keys.sorted().joined(separator: ", ")))")
+        }
+        return try Adapters.make(resource, configDirectory: configDirectory)
+    }
+
+    /// The effective policy of a resource.
+    public func policy(for resourceName: String) throws -> EffectivePolicy {
+        guard let resource = deployment.resources[resourceName] else { throw EngineError("no resource named '\(resourceName)' is configured") }
+        return EffectivePolicy(resource: resource, deployment: deployment)
+    }
+
+    /// Reconciles one resource now.
+    public func reconcile(_ resourceName: String, options runOptions: RunOptions = RunOptions()) throws -> RunSummary {
+        guard let resource = deployment.resources[resourceName] else {
+            throw EngineError("no resource named '\(resourceName)' is configured (known: \(deployment.resources.keys.sorted().joined(separator: ", ")))")
+        }
+        let policy = EffectivePolicy(resource: resource, deployment: deployment)
+        if runOptions.mode == .incremental && !resource.supportsIncremental {
+            throw EngineError("resource '\(resourceName)' does not support incremental reconciliation")
+        }
+        let adapter = try Adapters.make(resource, configDirectory: configDirectory)
+        let taskID = runOptions.dryRun ? nil : try repository.startTask(name: "Reconcile", resource: resourceName,
+                                                                          mode: runOptions.mode.rawValue, server: runOptions.server)
+        var run = ReconciliationRun(engine: self, resource: resource, policy: policy, adapter: adapter, taskID: taskID, options: runOptions)
+        let summary: RunSummary
+        do {
+            summary = try run.execute()
+        } catch {
+            var failed = run.summary
+            failed.status = "failed"
+            failed.errors.append(TaskError(accountID: nil, message: "\(error)"))
+            if let taskID { try? finish(taskID, failed) }
+            throw EngineError("reconciliation of '\(resourceName)' failed: \(error)", summary: failed)
+        }
+        if let taskID { try finish(taskID, summary) }
+        return summary
+    }
+
+    private func finish(_ taskID: Int64, _ summary: RunSummary) throws {
+        try repository.finishTask(taskID, status: summary.status, cancelled: summary.cancelled,
+                                  situations: Dictionary(uniqueKeysWithValues: summary.situations.map { ($0.rawValue, $1) }),
+                                  responses: Dictionary(uniqueKeysWithValues: summary.responses.map { ($0.rawValue, $1) }),
+                                  errors: summary.errors, details: summary.details.isEmpty ? nil : summary.details.joined(separator: "\n"),
+                                  setsResourceStatus: true)
+    }
+
+    /// An evaluator whose `print` output is collected by `log`.
+    func evaluator(log: LogBuffer) -> Evaluator {
+        var options = self.options
+        options.traceSink = { line in log.append(line) }
+        return Evaluator(library: deployment.library, options: options)
+    }
+}
+
+/// Lines written by rules' `print` during a run, for the task's log.
+final class LogBuffer: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    func drain() -> [String] { lock.lock(); defer { lines = []; lock.unlock() }; return lines }
+}
+
+/// An engine failure for an operator.
+public struct EngineError: Error, CustomStringConvertible {
+    public let description: String
+    public let summary: RunSummary?
+    public init(_ description: String, summary: RunSummary? = nil) {
+        self.description = description
+        self.summary = summary
+    }
+}
+
+/// Adapters for the resource types.
+public enum Adapters {
+    public static func make(_ resource: ResourceDefinition, configDirectory: String) throws -> any ResourceAdapter {
+        func path(_ file: String) -> String { file.hasPrefix("/") ? file : configDirectory + "/" + file }
+        let multi = resource.multiValuedAttributes
+        let separator = resource.attribute("multiValueSeparator") ?? "|"
+        switch resource.type {
+        case .flatFile:
+            return FlatFileAdapter(name: resource.name, file: path(resource.attribute("file") ?? ""),
+                                   accountIdAttribute: resource.accountIdAttribute, multiValueSeparator: separator,
+                                   multiValuedAttributes: multi, disabledAttribute: resource.attribute("disabledAttribute"),
+                                   incremental: resource.supportsIncremental)
+        case .databaseTable:
+            return DatabaseTableAdapter(name: resource.name, file: path(resource.attribute("file") ?? ""),
+                                        table: resource.attribute("table") ?? "", accountIdColumn: resource.accountIdAttribute,
+                                        multiValueSeparator: separator, multiValuedAttributes: multi,
+                                        disabledAttribute: resource.attribute("disabledAttribute"),
+                                        modifiedColumn: resource.attribute("modifiedColumn"), incremental: resource.supportsIncremental)
+        case .ldap:
+            throw EngineError("LDAP resources are not available yet (resource '\(resource.name)')")
+        }
+    }
+}

@@ -1,0 +1,519 @@
+import Connectors
+import Deployment
+import Foundation
+import Repository
+import XPRESS
+
+/// One reconciliation of one resource (engine spec section 3): stream the accounts, classify
+/// each, respond as the policy says, and record the Account Index in batched transactions.
+struct ReconciliationRun {
+    let engine: Engine
+    let resource: ResourceDefinition
+    let policy: EffectivePolicy
+    let adapter: any ResourceAdapter
+    let taskID: Int64?
+    let options: RunOptions
+    private(set) var summary: RunSummary
+    private let log = LogBuffer()
+    private let evaluator: Evaluator
+    private let started = currentMillis()
+
+    /// What reconciliation concluded about one account.
+    struct Outcome {
+        var accountID: String
+        /// The account as the resource holds it; nil when it does not exist.
+        var account: Account?
+        var situation: Situation
+        var owner: String?
+        var explanation: String?
+    }
+
+    private static let batchSize = 500
+    private var pendingIndex: [IndexEntry] = []
+    private var pendingRemovals: [String] = []
+    private var pendingHistory: [(String, Situation, String?, String?)] = []
+    private var previous: [String: IndexEntry] = [:]
+    private var examined = 0
+    private var errorCount = 0
+    private var stopped: String?
+
+    init(engine: Engine, resource: ResourceDefinition, policy: EffectivePolicy, adapter: any ResourceAdapter, taskID: Int64?, options: RunOptions) {
+        self.engine = engine
+        self.resource = resource
+        self.policy = policy
+        self.adapter = adapter
+        self.taskID = taskID
+        self.options = options
+        self.evaluator = engine.evaluator(log: log)
+        summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
+        for situation in Situation.allCases { summary.situations[situation] = 0 }
+    }
+
+    private var repository: any IdentityRepository { engine.repository }
+    /// Without a proxy administrator results are recorded but no response or workflow runs.
+    private var acting: Bool { policy.proxyAdministrator.value != nil && !options.dryRun }
+    private var explaining: Bool { policy.explainSituation.value }
+
+    // MARK: The run
+
+    mutating func execute() throws -> RunSummary {
+        try workflow(policy.preReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
+                                                              ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
+        // Step 1: what the repository expects.
+        var claims: [String: [String]] = [:]
+        for (accountID, user) in try repository.links(on: resource.name) { claims[accountID, default: []].append(user) }
+        var expected: [String: [String]] = [:]
+        for user in try repository.assignedWithoutLink(on: resource.name) {
+            expected[try expectedAccountID(of: user), default: []].append(user)
+        }
+        previous = try repository.indexEntries(resource: resource.name)
+        let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
+
+        var seen = Set<String>()
+        var foundByCorrelation = Set<String>()
+        var pending: [Outcome] = []
+        var stream = try adapter.accounts()
+        while let account = try stream.next() {
+            guard seen.insert(account.id).inserted else { continue }
+            if options.mode == .incremental && !mustExamine(account, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
+            examined += 1
+            if examined % Self.batchSize == 0 {
+                try flush()
+                if try cancelled() || stopped != nil { break }
+                options.progress?(examined)
+            }
+            // Steps 2-4 for an account that exists.
+            let outcome: Outcome
+            do {
+                outcome = try classify(account, claims: claims, expected: expected)
+            } catch {
+                recordError(account.id, "\(error)")
+                continue
+            }
+            if outcome.situation == .found, let owner = outcome.owner, expected[account.id]?.contains(owner) != true {
+                foundByCorrelation.insert(owner)
+            }
+            try handle(outcome, pending: &pending)
+        }
+        if stopped == nil && !summary.cancelled {
+            // Step 2: linked accounts that do not exist; step 3: expected accounts that do not.
+            for (accountID, users) in claims.sorted(by: { $0.key < $1.key }) where !seen.contains(accountID) {
+                if options.mode == .incremental && previous[accountID] != nil && Set(users).isDisjoint(with: changedUsers)
+                    && previous[accountID]?.situation == Situation.deleted.rawValue { continue }
+                let explanation = "linked by \(users.joined(separator: ", ")); the account does not exist on the resource"
+                try handle(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
+            }
+            for (accountID, users) in expected.sorted(by: { $0.key < $1.key }) where !seen.contains(accountID) {
+                for user in users where !foundByCorrelation.contains(user) {
+                    var explanation = "\(resource.name) is assigned to \(user), whose expected account id '\(accountID)' does not exist on the resource"
+                    if let claimants = claims[accountID] { explanation = "\(resource.name) is assigned to \(user); the expected account '\(accountID)' is linked by \(claimants.joined(separator: ", "))" }
+                    try handle(Outcome(accountID: accountID, account: nil, situation: .missing, owner: user, explanation: explanation), pending: &pending)
+                }
+            }
+            // Vanished unowned accounts leave the index.
+            for (accountID, entry) in previous where !seen.contains(accountID) && claims[accountID] == nil
+                && ![Situation.missing.rawValue, Situation.deleted.rawValue].contains(entry.situation) {
+                pendingRemovals.append(accountID)
+            }
+            try respond(pending)
+        }
+        try flush()
+        try workflow(policy.postReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
+                                                               ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
+        summary.details += log.drain()
+        if summary.cancelled {
+            summary.status = "failed"
+            summary.details.append("cancelled at an account boundary after \(examined) accounts")
+        } else if let stopped {
+            summary.status = "failed"
+            summary.details.append(stopped)
+        } else if !summary.errors.isEmpty || summary.details.contains(where: { $0.hasPrefix("safeguard:") }) {
+            summary.status = "completed with errors"
+        } else {
+            summary.status = "success"
+        }
+        return summary
+    }
+
+    private var taskValue: Value { taskID.map { .int($0) } ?? .null }
+
+    private func expectedAccountID(of userName: String) throws -> String {
+        guard let rule = resource.attribute("accountIdRule"), !rule.isEmpty else { return userName }
+        guard let user = try repository.user(named: userName) else { return userName }
+        let view = Values.userView(user, accounts: try repository.indexEntries(owner: userName))
+        let id = try evaluator.call(rule: rule, arguments: [("userview", view)]).stringValue
+        return id.isEmpty ? userName : id
+    }
+
+    private func usersChangedSinceLastRun() throws -> Set<String> {
+        let last = try repository.tasks(resource: resource.name, name: "Reconcile", limit: 20)
+            .first { $0.id != taskID && ($0.status == "success" || $0.status == "completed with errors") }
+        guard let last else { return try Set(repository.allUsers().map(\.name)) }
+        return try repository.usersModified(since: last.started)
+    }
+
+    /// Incremental: an account is examined when it is new, changed, or involves a changed user.
+    private func mustExamine(_ account: Account, claims: [String: [String]], expected: [String: [String]], changedUsers: Set<String>) -> Bool {
+        guard let known = previous[account.id], known.digest == Digest.of(account) else { return true }
+        let involved = (claims[account.id] ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
+        return !changedUsers.isDisjoint(with: involved)
+    }
+
+    private mutating func cancelled() throws -> Bool {
+        guard let taskID, try repository.cancelRequested(task: taskID) else { return false }
+        summary.cancelled = true
+        return true
+    }
+
+    // MARK: Classification
+
+    private func classify(_ account: Account, claims: [String: [String]], expected: [String: [String]]) throws -> Outcome {
+        if let claimants = claims[account.id] {
+            if claimants.count > 1 {
+                return Outcome(accountID: account.id, account: account, situation: .collision, owner: nil,
+                               explanation: "linked by \(claimants.count) users: \(claimants.joined(separator: ", "))")
+            }
+            return Outcome(accountID: account.id, account: account, situation: .confirmed, owner: claimants[0],
+                           explanation: explaining ? "linked by \(claimants[0]); the account exists" : nil)
+        }
+        if let users = expected[account.id] {
+            if users.count > 1 {
+                return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
+                               explanation: "\(resource.name) is assigned to \(users.joined(separator: " and ")), all expecting account id '\(account.id)'")
+            }
+            return Outcome(accountID: account.id, account: account, situation: .found, owner: users[0],
+                           explanation: explaining ? "\(resource.name) is assigned to \(users[0]), whose expected account id is '\(account.id)'" : nil)
+        }
+        return try correlate(account)
+    }
+
+    /// Step 4: the correlation rule's candidates, less those the confirmation rule rejects.
+    private func correlate(_ account: Account) throws -> Outcome {
+        let accountValue = Values.account(account)
+        let result = try evaluator.call(rule: policy.correlationRule.value, arguments: [("account", accountValue)])
+        var notes = ["correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))"]
+        var candidates = try resolveCandidates(result)
+        notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))")
+        if let confirmation = policy.confirmationRule.value, !candidates.isEmpty {
+            var confirmed: [String] = []
+            for candidate in candidates {
+                guard let user = try repository.user(named: candidate) else { continue }
+                let view = Values.userView(user, accounts: try repository.indexEntries(owner: candidate))
+                let verdict = Values.verdict(try evaluator.call(rule: confirmation, arguments: [("userview", view), ("account", accountValue)]))
+                notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate)")
+                if verdict { confirmed.append(candidate) }
+            }
+            candidates = confirmed
+        }
+        let explanation = explaining ? notes.joined(separator: "; ") : nil
+        switch candidates.count {
+        case 0:
+            return Outcome(accountID: account.id, account: account, situation: .unmatched, owner: nil, explanation: explanation)
+        case 1:
+            let user = try repository.user(named: candidates[0])
+            let assigned = user?.assignedResources.contains(resource.name) ?? false
+            return Outcome(accountID: account.id, account: account, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
+        default:
+            return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
+                           explanation: explanation ?? "correlated with \(candidates.joined(separator: ", "))")
+        }
+    }
+
+    /// A correlation result as user names: names, AttributeConditions (AND-ed) or an
+    /// attribute map (each `equals`).
+    private func resolveCandidates(_ result: Value) throws -> [String] {
+        var names: [String] = []
+        var conditions: [UserCondition] = []
+        func add(_ item: Value) throws {
+            switch item {
+            case .null: break
+            case .object(let object as AttributeCondition):
+                let opName = object.operatorName.stringValue
+                guard let op = UserCondition.Operator(rawValue: opName) else {
+                    throw EngineError("the correlation rule returned an AttributeCondition with operator '\(opName)'; use \(UserCondition.Operator.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                conditions.append(UserCondition(attribute: object.attrName.stringValue, op: op, operand: object.operand.stringValue))
+            case .map(let map):
+                for (key, value) in map.entries { conditions.append(UserCondition(attribute: key, op: .equals, operand: value.stringValue)) }
+            case .list(let list): for element in list.items { try add(element) }
+            default: names.append(item.stringValue)
+            }
+        }
+        try add(result)
+        var candidates = try repository.existingUsers(Array(Set(names)).sorted())
+        if !conditions.isEmpty {
+            let matching = try repository.findUsers(conditions)
+            candidates = names.isEmpty ? matching : candidates.filter(matching.contains)
+        }
+        return candidates
+    }
+
+    // MARK: Responses
+
+    private mutating func handle(_ outcome: Outcome, pending: inout [Outcome]) throws {
+        summary.situations[outcome.situation, default: 0] += 1
+        let response = policy.response(outcome.situation)
+        if response != .doNothing && policy.proxyAdministrator.value != nil {
+            pending.append(outcome)
+            return
+        }
+        try record(outcome, finalSituation: outcome.situation, response: nil)
+    }
+
+    /// Carries out the responses, resource changes as one batch.
+    private mutating func respond(_ outcomes: [Outcome]) throws {
+        let linked = try Set(repository.links(on: resource.name).map(\.accountID)).count
+        let limit = policy.maxNativelyRemovedPercent.value
+        let removalBlocked = limit > 0 && linked > 0 && Double(summary.situations[.deleted] ?? 0) > Double(linked) * Double(limit) / 100
+        if removalBlocked {
+            summary.details.append("safeguard: \(summary.situations[.deleted] ?? 0) of \(linked) linked accounts were removed natively, above maxNativelyRemovedPercent \(limit)%; no DELETED response ran and no link was removed")
+        }
+        var changes: [(Outcome, Response, AccountChange, RepositoryAction)] = []
+        for outcome in outcomes {
+            let response = policy.response(outcome.situation)
+            if outcome.situation == .deleted && removalBlocked {
+                try record(outcome, finalSituation: outcome.situation, response: nil)
+                continue
+            }
+            if stopped != nil { break }
+            do {
+                try checkCapability(response)
+                if options.dryRun {
+                    summary.responses[response, default: 0] += 1
+                    continue
+                }
+                let plan = try plan(response, for: outcome)
+                if let change = plan.change {
+                    changes.append((outcome, response, change, plan.action))
+                } else {
+                    try perform(plan.action, outcome, response)
+                }
+            } catch {
+                recordError(outcome.accountID, "\(response.rawValue) failed: \(error)")
+                try record(outcome, finalSituation: outcome.situation, response: response)
+            }
+        }
+        guard !changes.isEmpty else { return }
+        do {
+            try adapter.apply(changes.map(\.2))
+        } catch {
+            for (outcome, response, _, _) in changes {
+                recordError(outcome.accountID, "\(response.rawValue) failed on the resource: \(error)")
+                try record(outcome, finalSituation: outcome.situation, response: response)
+            }
+            return
+        }
+        for (outcome, response, _, action) in changes { try perform(action, outcome, response) }
+    }
+
+    private func checkCapability(_ response: Response) throws {
+        guard let needed = response.capability else { return }
+        guard let name = policy.proxyAdministrator.value, let admin = engine.deployment.administrators[name] else {
+            throw EngineError("the proxy administrator '\(policy.proxyAdministrator.value ?? "")' is not configured")
+        }
+        guard admin.capabilities.contains(needed) else {
+            throw EngineError("the proxy administrator '\(name)' lacks the capability \(needed.rawValue)")
+        }
+    }
+
+    /// What a response does to the repository once any resource change succeeded.
+    enum RepositoryAction {
+        case link(user: String)
+        case unlink(user: String)
+        case createUser(User)
+        case removeFromIndex
+        case keep(Situation)
+        case linkCreated(user: String)
+    }
+
+    private func plan(_ response: Response, for outcome: Outcome) throws -> (change: AccountChange?, action: RepositoryAction) {
+        switch response {
+        case .doNothing: return (nil, .keep(outcome.situation))
+        case .linkAccount:
+            guard let owner = outcome.owner else { throw EngineError("no owner to link") }
+            return (nil, .link(user: owner))
+        case .unlinkAccount:
+            guard let owner = outcome.owner else { throw EngineError("no owner to unlink") }
+            return (nil, .unlink(user: owner))
+        case .deleteAccount: return (.delete(id: outcome.accountID), .removeFromIndex)
+        case .disableAccount:
+            guard adapter.capabilities.disable else { throw EngineError("resource '\(resource.name)' cannot disable accounts (no disabledAttribute)") }
+            return (.disable(id: outcome.accountID), .keep(outcome.situation))
+        case .createNewUser:
+            guard let account = outcome.account else { throw EngineError("no account to create a user from") }
+            let (name, attributes) = try newUser(from: account)
+            return (nil, .createUser(User(name: name, attributes: attributes, accounts: [AccountLink(resource: resource.name, accountID: account.id)])))
+        case .createAccount:
+            guard let owner = outcome.owner, let user = try repository.user(named: owner) else { throw EngineError("no owner to create an account for") }
+            let attributes = try accountAttributes(for: user, accountID: outcome.accountID)
+            return (.create(id: outcome.accountID, attributes: attributes), .linkCreated(user: owner))
+        }
+    }
+
+    private mutating func perform(_ action: RepositoryAction, _ outcome: Outcome, _ response: Response) throws {
+        summary.responses[response, default: 0] += 1
+        switch action {
+        case .keep(let situation):
+            var changed = outcome
+            if response == .disableAccount, var account = changed.account { account.disabled = true; changed.account = account }
+            try record(changed, finalSituation: situation, response: response)
+        case .link(let user):
+            try flush()
+            try repository.write { try $0.link(user: user, resource: resource.name, accountID: outcome.accountID) }
+            try record(outcome, finalSituation: .confirmed, response: response)
+        case .linkCreated(let user):
+            try flush()
+            try repository.write { try $0.link(user: user, resource: resource.name, accountID: outcome.accountID) }
+            let account = try adapter.account(id: outcome.accountID)
+            var created = outcome
+            created.account = account
+            try record(created, finalSituation: .confirmed, response: response)
+        case .unlink(let user):
+            try flush()
+            try repository.write { try $0.unlink(user: user, resource: resource.name, accountID: outcome.accountID) }
+            pendingRemovals.append(outcome.accountID)
+            pendingHistory.append((outcome.accountID, outcome.situation, nil, response.rawValue))
+        case .createUser(let user):
+            try flush()
+            if try repository.user(named: user.name) != nil { throw EngineError("a user named '\(user.name)' already exists") }
+            try repository.saveUsers([user])
+            var created = outcome
+            created.owner = user.name
+            try record(created, finalSituation: .confirmed, response: response)
+        case .removeFromIndex:
+            pendingRemovals.append(outcome.accountID)
+            pendingHistory.append((outcome.accountID, outcome.situation, outcome.owner, response.rawValue))
+        }
+    }
+
+    /// CREATE_NEW_USER: the proxy administrator's user form over the account.
+    private func newUser(from account: Account) throws -> (String, [String: AttributeValue]) {
+        let form = try userForm()
+        let view = Values.userView(User(name: account.id), accounts: [])
+        let result = try FormRunner(form: form, evaluator: evaluator).run(account: Values.account(account), view: view)
+        var attributes: [String: AttributeValue] = [:]
+        for (name, value) in result.userAttributes { if let value { attributes[name] = value } }
+        return (result.userName ?? account.id, attributes)
+    }
+
+    /// CREATE_ACCOUNT: the user form over the user builds the account's attributes.
+    private func accountAttributes(for user: User, accountID: String) throws -> [(name: String, value: AttributeValue)] {
+        let form = try userForm()
+        let view = Values.userView(user, accounts: try repository.indexEntries(owner: user.name))
+        let result = try FormRunner(form: form, evaluator: evaluator).run(account: .map([("accountId", .string(accountID))]), view: view)
+        var attributes: [(name: String, value: AttributeValue)] = [(resource.accountIdAttribute, .single(accountID))]
+        for (name, value) in result.accountAttributes[resource.name] ?? [] where name != resource.accountIdAttribute {
+            if let value { attributes.append((name, value)) }
+        }
+        return attributes
+    }
+
+    private func userForm() throws -> FormDefinition {
+        guard let name = policy.proxyAdministrator.value, let admin = engine.deployment.administrators[name] else {
+            throw EngineError("no proxy administrator")
+        }
+        guard let formName = admin.userForm, let form = engine.deployment.forms[formName] else {
+            throw EngineError("the proxy administrator '\(name)' has no user form")
+        }
+        return form
+    }
+
+    // MARK: Recording
+
+    /// Queues the Account Index row of an account's final situation, and runs the per-account
+    /// workflow.
+    private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?) throws {
+        let known = previous[outcome.accountID]
+        let attributes = outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } } ?? known?.attributes ?? []
+        let digest = outcome.account.map(Digest.of) ?? known?.digest ?? ""
+        if policy.attributeReconciliation.value, let known, let account = outcome.account {
+            for name in policy.reconciledAttributes.value {
+                let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
+                if old != new {
+                    summary.details.append("native change: \(outcome.accountID).\(name): \(old.map(describe) ?? "(none)") -> \(new.map(describe) ?? "(none)")")
+                }
+            }
+        }
+        let entry = IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner, situation: finalSituation.rawValue,
+                               attributes: attributes, digest: digest, lastSeen: outcome.account == nil ? nil : started,
+                               lastReconciled: started, explanation: outcome.explanation)
+        pendingIndex.append(entry)
+        if known?.situation != finalSituation.rawValue || known?.owner != outcome.owner || response != nil {
+            pendingHistory.append((outcome.accountID, finalSituation, outcome.owner, response?.rawValue))
+        }
+        if acting, let rule = policy.perAccountWorkflow.value {
+            let arguments: [(String, Value)] = [
+                ("accountId", .string(outcome.accountID)), ("resourceName", .string(resource.name)),
+                ("userName", outcome.owner.map { .string($0) } ?? .null), ("initialSituation", .string(outcome.situation.rawValue)),
+                ("response", .string((response ?? .doNothing).rawValue)), ("responseSuccess", .bool(true)),
+                ("finalSituation", .string(finalSituation.rawValue)),
+            ]
+            do {
+                let result = try evaluator.call(rule: rule, arguments: arguments)
+                if case .map(let changes) = result, let owner = outcome.owner {
+                    var attributes: [String: AttributeValue] = [:]
+                    for (key, value) in changes.entries where key.hasPrefix("global.") {
+                        if let attribute = Values.attribute(value) { attributes[String(key.dropFirst(7))] = attribute }
+                    }
+                    if !attributes.isEmpty { try repository.write { try $0.setUserAttributes(owner, attributes) } }
+                }
+            } catch {
+                recordError(outcome.accountID, "per-account workflow '\(rule)' failed: \(error)")
+            }
+        }
+        if pendingIndex.count >= Self.batchSize { try flush() }
+    }
+
+    private func describe(_ value: AttributeValue) -> String {
+        switch value {
+        case .single(let s): s
+        case .multi(let values): "[" + values.joined(separator: ", ") + "]"
+        }
+    }
+
+    /// Writes the queued index rows in one transaction (nothing in a dry run).
+    private mutating func flush() throws {
+        defer { pendingIndex.removeAll(keepingCapacity: true); pendingRemovals.removeAll(); pendingHistory.removeAll() }
+        guard !options.dryRun, !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else { return }
+        let (index, removals, history, resourceName, task) = (pendingIndex, pendingRemovals, pendingHistory, resource.name, taskID)
+        try repository.write { writer in
+            for entry in index { try writer.upsertIndex(entry) }
+            for accountID in removals { try writer.removeIndex(resource: resourceName, accountID: accountID) }
+            for (accountID, situation, owner, action) in history {
+                try writer.recordHistory(resource: resourceName, accountID: accountID, task: task, situation: situation.rawValue, owner: owner, action: action)
+            }
+        }
+    }
+
+    private mutating func recordError(_ accountID: String?, _ message: String) {
+        errorCount += 1
+        if summary.errors.count < 1000 { summary.errors.append(TaskError(accountID: accountID, message: message)) }
+        let limit = policy.errorLimit.value
+        if limit > 0 && errorCount >= limit && stopped == nil {
+            stopped = "stopped after \(errorCount) errors (errorLimit \(limit))"
+        }
+    }
+
+    private func workflow(_ rule: String?, _ arguments: [(String, Value)]) throws {
+        guard acting, let rule else { return }
+        _ = try evaluator.call(rule: rule, arguments: arguments)
+    }
+}
+
+/// A digest of an account's attributes, to notice changes between runs.
+enum Digest {
+    static func of(_ account: Account) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix(_ text: String) {
+            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            hash = (hash ^ 0xff) &* 0x100_0000_01b3
+        }
+        mix(account.id)
+        mix(account.disabled ? "1" : "0")
+        for attribute in account.attributes.sorted(by: { $0.name < $1.name }) {
+            mix(attribute.name)
+            for value in attribute.value.values { mix(value) }
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,43 @@
+import Connectors
+
+/// Where the engine keeps its state: users with attributes, assignments and links; the Account
+/// Index; tasks and their results. `SQLiteRepository` is the embedded default; a server
+/// database (PostgreSQL, for clustered servers) implements the same protocol.
+public protocol IdentityRepository: Sendable {
+    // Users
+    func saveUsers(_ users: [User]) throws
+    func allUsers() throws -> [User]
+    func user(named name: String) throws -> User?
+    func existingUsers(_ names: [String]) throws -> [String]
+    func findUsers(_ conditions: [UserCondition]) throws -> [String]
+    func links(on resource: String) throws -> [(accountID: String, user: String)]
+    func assignedWithoutLink(on resource: String) throws -> [String]
+    func usersModified(since millis: Int64) throws -> Set<String>
+
+    // Account Index
+    func indexEntries(resource: String) throws -> [String: IndexEntry]
+    func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
+    func indexEntries(owner: String) throws -> [IndexEntry]
+    func searchIndex(_ query: IndexQuery) throws -> [IndexEntry]
+    func history(resource: String, accountID: String) throws -> [(at: Int64, task: Int64?, situation: String, owner: String?, action: String?)]
+
+    // Tasks
+    func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64
+    func recoverInterruptedTasks(server: String) throws
+    func finishTask(_ id: Int64, status: String, cancelled: Bool, situations: [String: Int], responses: [String: Int],
+                    errors: [TaskError], details: String?, setsResourceStatus: Bool) throws
+    func requestCancel(resource: String) throws -> Int64?
+    func cancelRequested(task: Int64) throws -> Bool
+    func tasks(resource: String?, name: String?, limit: Int) throws -> [TaskRecord]
+    func task(id: Int64) throws -> TaskRecord?
+    func resourceStatuses() throws -> [String: (status: String, task: Int64?)]
+
+    /// Runs `body` in one transaction.
+    func write<T>(_ body: (RepositoryWriter) throws -> T) throws -> T
+}
+
+/// Opens the repository a URL names: `sqlite:PATH`.
+public func openRepository(_ url: String) throws -> any IdentityRepository {
+    if url.hasPrefix("sqlite:") { return try SQLiteRepository(path: String(url.dropFirst("sqlite:".count))) }
+    throw RepositoryError("unsupported repository '\(url)': use sqlite:PATH")
+}

@@ -1,0 +1,149 @@
+import Connectors
+import Foundation
+
+/// A user of the identity repository.
+public struct User: Sendable, Hashable {
+    public var name: String
+    /// Attribute values in order; multi-valued attributes are `.multi`.
+    public var attributes: [String: AttributeValue]
+    /// Resources the repository expects this user may have an account on.
+    public var assignedResources: Set<String>
+    /// Accounts the repository expects to exist (a link implies the resource is assigned).
+    public var accounts: Set<AccountLink>
+
+    public init(name: String, attributes: [String: AttributeValue] = [:], assignedResources: Set<String> = [],
+                accounts: Set<AccountLink> = []) {
+        self.name = name
+        self.attributes = attributes
+        self.assignedResources = assignedResources.union(accounts.map(\.resource))
+        self.accounts = accounts
+    }
+
+    public func accountIDs(on resource: String) -> [String] {
+        accounts.filter { $0.resource == resource }.map(\.accountID).sorted()
+    }
+}
+
+/// A user's claim on an account: resource and account id.
+public struct AccountLink: Sendable, Hashable, Comparable {
+    public var resource: String
+    public var accountID: String
+
+    public init(resource: String, accountID: String) {
+        self.resource = resource
+        self.accountID = accountID
+    }
+
+    public static func < (a: AccountLink, b: AccountLink) -> Bool { (a.resource, a.accountID) < (b.resource, b.accountID) }
+}
+
+/// A condition on users, from a correlation rule's AttributeConditions (case-sensitive).
+public struct UserCondition: Sendable, Hashable {
+    public enum Operator: String, Sendable, CaseIterable {
+        case equals, notEquals, startsWith, endsWith, contains, isPresent, notPresent
+    }
+    /// A user attribute, or `name` (the user's name), or `linkedAccountId` (any linked account).
+    public var attribute: String
+    public var op: Operator
+    public var operand: String
+
+    public init(attribute: String, op: Operator, operand: String) {
+        self.attribute = attribute
+        self.op = op
+        self.operand = operand
+    }
+}
+
+/// One row of the Account Index: what reconciliation last knew of an account.
+public struct IndexEntry: Sendable, Hashable {
+    public var resource: String
+    public var accountID: String
+    public var owner: String?
+    public var situation: String
+    /// Last known attribute values.
+    public var attributes: [AccountAttribute]
+    /// A digest of the attributes, for incremental runs.
+    public var digest: String
+    /// Milliseconds since 1970.
+    public var lastSeen: Int64?
+    public var lastReconciled: Int64
+    public var explanation: String?
+
+    public init(resource: String, accountID: String, owner: String?, situation: String, attributes: [AccountAttribute],
+                digest: String, lastSeen: Int64?, lastReconciled: Int64, explanation: String?) {
+        self.resource = resource
+        self.accountID = accountID
+        self.owner = owner
+        self.situation = situation
+        self.attributes = attributes
+        self.digest = digest
+        self.lastSeen = lastSeen
+        self.lastReconciled = lastReconciled
+        self.explanation = explanation
+    }
+}
+
+/// An attribute value as the Account Index stores it.
+public struct AccountAttribute: Sendable, Hashable, Codable {
+    public var name: String
+    public var values: [String]
+    public var multi: Bool
+
+    public init(name: String, value: AttributeValue) {
+        self.name = name
+        switch value {
+        case .single(let v): values = [v]; multi = false
+        case .multi(let v): values = v; multi = true
+        }
+    }
+
+    public var value: AttributeValue { multi ? .multi(values) : .single(values.first ?? "") }
+}
+
+/// A reconciliation run (or another submitted task) and its results.
+public struct TaskRecord: Sendable, Hashable {
+    public var id: Int64
+    public var name: String
+    public var resource: String
+    public var mode: String
+    public var server: String
+    public var started: Int64
+    public var finished: Int64?
+    public var status: String
+    public var cancelled: Bool
+    public var situations: [String: Int]
+    public var responses: [String: Int]
+    public var errors: [TaskError]
+    public var details: String?
+}
+
+public struct TaskError: Sendable, Hashable, Codable {
+    public var accountID: String?
+    public var message: String
+    public init(accountID: String?, message: String) {
+        self.accountID = accountID
+        self.message = message
+    }
+}
+
+/// A search of the Account Index (all parts optional, AND-ed).
+public struct IndexQuery: Sendable {
+    public enum Match: Sendable {
+        case isEqual(String), startsWith(String), contains(String)
+    }
+    public var accountID: Match?
+    public var resources: [String] = []
+    public var owner: Match?
+    public var situations: [String] = []
+    public var limit = 1000
+    public init() {}
+}
+
+/// Repository problems: what went wrong, said for an operator.
+public struct RepositoryError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Milliseconds since 1970, now.
+public func currentMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+/// The `recon` command as operators run it: the samples end to end, JSON shapes, exit codes,
+/// and a run killed with SIGKILL.
+@Suite(.serialized) struct ReconCommandTests {
+    static let binary: URL? = {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("recon")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }()
+
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Samples")
+
+    /// A copy of the samples in a temporary folder (runs change their data files).
+    func copySamples() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-samples-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Self.samples, to: directory)
+        return directory
+    }
+
+    @discardableResult
+    func recon(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {
+        let process = Process()
+        process.executableURL = try #require(Self.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: errors, as: UTF8.self))
+    }
+
+    func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    @Test(.enabled(if: binary != nil)) func theSamplesReconcileWithEverySituation() throws {
+        let directory = try copySamples()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try recon(["users", "import", "users.csv"], in: directory).status == 0)
+        let run = try recon(["run", "--all", "--json"], in: directory)
+        #expect(run.status == 0, "\(run.errors)")
+        let summaries = try #require(try json(run.output) as? [[String: Any]])
+        #expect(summaries.map { $0["resource"] as? String } == ["Directory", "HR"])
+        let hr = try #require(summaries.last)
+        #expect(hr["status"] as? String == "success")
+        let situations = try #require(hr["situations"] as? [String: Int])
+        #expect(situations == ["CONFIRMED": 13, "COLLISION": 1, "DELETED": 1, "FOUND": 1, "MISSING": 1, "UNASSIGNED": 1, "UNMATCHED": 1, "DISPUTED": 1])
+        #expect(hr["responses"] as? [String: Int] == ["CREATE_NEW_USER": 1, "LINK_ACCOUNT": 2])
+        let directorySituations = try #require(summaries.first?["situations"] as? [String: Int])
+        #expect(directorySituations["CONFIRMED"] == 4 && directorySituations["FOUND"] == 1 && directorySituations["UNASSIGNED"] == 1
+                && directorySituations["UNMATCHED"] == 1)
+
+        let search = try recon(["index", "search", "--situation", "DISPUTED", "--json"], in: directory)
+        let rows = try #require(try json(search.output) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["accountId"] as? String == "tw1" && rows[0]["owner"] is NSNull)
+        #expect(Set(rows[0].keys) == ["resource", "accountId", "owner", "situation", "lastReconciled", "explanation"])
+
+        let user = try #require(try json(try recon(["users", "show", "newhire1", "--json"], in: directory).output) as? [String: Any])
+        #expect((user["attributes"] as? [String: Any])?["email"] as? String == "wanda.maximoff@example.com")
+        #expect(Set(user.keys) == ["name", "attributes", "assignedResources", "accounts"])
+
+        let tasks = try #require(try json(try recon(["tasks", "--json"], in: directory).output) as? [[String: Any]])
+        #expect(tasks.count == 2 && Set(tasks[0].keys) == ["taskId", "name", "resource", "status", "started", "finished", "details"])
+
+        let policy = try recon(["policy", "show", "HR"], in: directory)
+        #expect(policy.output.contains("Correlate HR Account") && policy.output.contains("policy 'HR' (resource=HR)"))
+
+        // The second run finds what the first one fixed.
+        let again = try #require(try json(try recon(["run", "HR", "--json"], in: directory).output) as? [String: Any])
+        #expect((again["situations"] as? [String: Int])?["CONFIRMED"] == 16)
+    }
+
+    @Test(.enabled(if: binary != nil)) func exitCodesAndConfigurationErrors() throws {
+        let directory = try copySamples()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try recon(["run"], in: directory).status == 2, "no resource named")
+        #expect(try recon(["run", "Nope"], in: directory).status == 2)
+        try Data("<ReconcilePolicy name='Broken' resource='Ghost'/>".utf8).write(to: directory.appendingPathComponent("Broken.xml"))
+        let broken = try recon(["run", "HR"], in: directory)
+        #expect(broken.status == 2)
+        #expect(broken.errors.contains("Broken.xml:1:1: error: policy 'Broken' names resource 'Ghost'"))
+    }
+
+    /// A run killed with SIGKILL leaves a consistent repository; the next start marks the
+    /// interrupted task failed and a new run completes.
+    @Test(.enabled(if: binary != nil)) func aKilledRunLeavesAConsistentRepository() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-kill-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let count = 60_000
+        var csv = "uid,email\n"
+        csv.reserveCapacity(count * 24)
+        for index in 0..<count { csv += "user\(index),user\(index)@example.com\n" }
+        try Data(csv.utf8).write(to: directory.appendingPathComponent("big.csv"))
+        try Data("""
+        <Waveset><Resource name='Big' type='FlatFile'><ResourceAttribute name='file' value='big.csv'/>
+        <ResourceAttribute name='accountId' value='uid'/></Resource></Waveset>
+        """.utf8).write(to: directory.appendingPathComponent("config.xml"))
+
+        let process = Process()
+        process.executableURL = try #require(Self.binary)
+        process.arguments = ["run", "Big"]
+        process.currentDirectoryURL = directory
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once some batches are committed.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            let search = try recon(["index", "search", "--limit", "600", "--json"], in: directory)
+            if let rows = try? json(search.output) as? [Any], rows.count >= 500 { break }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+
+        let rerun = try recon(["run", "Big", "--json"], in: directory)
+        #expect(rerun.status == 0, "\(rerun.errors)")
+        let summary = try #require(try json(rerun.output) as? [String: Any])
+        #expect((summary["situations"] as? [String: Int])?["UNMATCHED"] == count)
+        let tasks = try #require(try json(try recon(["tasks", "--json"], in: directory).output) as? [[String: Any]])
+        #expect(tasks.map { $0["status"] as? String } == ["success", "failed"])
+        #expect((tasks[1]["details"] as? String)?.contains("interrupted") == true)
+        let all = try #require(try json(try recon(["index", "search", "--limit", "100000", "--json"], in: directory).output) as? [Any])
+        #expect(all.count == count)
+    }
+}

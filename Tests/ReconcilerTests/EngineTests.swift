@@ -1,0 +1,238 @@
+import Connectors
+import Deployment
+import Foundation
+import Repository
+import Testing
+@testable import Reconciler
+@testable import recon
+
+/// One account in each of the eight situations.
+let everySituationCSV = """
+uid,email,empId,disabled
+alice,alice@example.com,E1,
+shared,s@example.com,,
+dave,dave@example.com,E4,
+x9,x9@example.com,E5,
+nobody,n@example.com,E99,
+twin,t@example.com,E7,
+
+"""
+
+let everySituationUsers = [
+    user("alice", empId: "E1", linked: ["alice"]),
+    user("bob", linked: ["shared"]), user("carol", linked: ["shared"]),
+    user("dan", linked: ["gone"]),
+    user("dave", empId: "E4", assigned: ["HR"]),
+    user("hank", assigned: ["HR"]),
+    user("erin", empId: "E5"),
+    user("frank", empId: "E7"), user("gina", empId: "E7"),
+]
+
+@Suite struct SituationTests {
+    @Test func everySituationIsClassifiedAndIndexed() throws {
+        let deployed = try Deployed([
+            "config.xml": hrConfiguration(policy: "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/><Responses><Response situation='UNMATCHED' action='CREATE_NEW_USER'/></Responses></ReconcilePolicy>"),
+            "hr.csv": everySituationCSV,
+        ], users: everySituationUsers)
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "success")
+        #expect(Situation.allCases.allSatisfy { summary.situations[$0] == 1 }, "\(summary.situations)")
+        #expect(summary.responses.isEmpty, "no proxy administrator: results only")
+        let index = try deployed.index("HR")
+        let expected: [String: (String, String?)] = [
+            "alice": ("CONFIRMED", "alice"), "shared": ("COLLISION", nil), "gone": ("DELETED", "dan"), "dave": ("FOUND", "dave"),
+            "hank": ("MISSING", "hank"), "x9": ("UNASSIGNED", "erin"), "nobody": ("UNMATCHED", nil), "twin": ("DISPUTED", nil),
+        ]
+        #expect(Set(index.keys) == Set(expected.keys))
+        for (id, (situation, owner)) in expected {
+            #expect(index[id]?.situation == situation, "\(id)")
+            #expect(index[id]?.owner == owner, "\(id)")
+        }
+        #expect(index["shared"]?.explanation?.contains("bob") == true && index["shared"]?.explanation?.contains("carol") == true)
+        let taskID = try #require(summary.taskID)
+        let task = try #require(try deployed.repository.task(id: taskID))
+        #expect(task.status == "success" && task.situations["DISPUTED"] == 1)
+    }
+
+    @Test func responsesChangeTheRepositoryAndTheResource() throws {
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'>
+          <Correlation correlationRule='By Employee Id'/>
+          <Workflow proxyAdministrator='Admin'/>
+          <Responses>
+            <Response situation='UNMATCHED' action='CREATE_NEW_USER'/>
+            <Response situation='FOUND' action='LINK_ACCOUNT'/>
+            <Response situation='UNASSIGNED' action='LINK_ACCOUNT'/>
+            <Response situation='DISPUTED' action='DELETE_ACCOUNT'/>
+            <Response situation='MISSING' action='CREATE_ACCOUNT'/>
+            <Response situation='DELETED' action='UNLINK_ACCOUNT'/>
+          </Responses>
+        </ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "success", "\(summary.errors)")
+        #expect(summary.responses == [.createNewUser: 1, .linkAccount: 2, .deleteAccount: 1, .createAccount: 1, .unlinkAccount: 1])
+        let index = try deployed.index("HR")
+        #expect(index["nobody"]?.situation == "CONFIRMED" && index["nobody"]?.owner == "nobody")
+        #expect(index["dave"]?.situation == "CONFIRMED")
+        #expect(index["x9"]?.situation == "CONFIRMED" && index["x9"]?.owner == "erin")
+        #expect(index["hank"]?.situation == "CONFIRMED")
+        #expect(index["twin"] == nil && index["gone"] == nil)
+        let created = try #require(try deployed.repository.user(named: "nobody"))
+        #expect(created.attributes["email"] == .single("n@example.com"))
+        #expect(created.accounts == [AccountLink(resource: "HR", accountID: "nobody")])
+        #expect(try deployed.repository.user(named: "erin")?.assignedResources == ["HR"])
+        #expect(try deployed.repository.user(named: "dan")?.accounts.isEmpty == true)
+        let csv = try deployed.file("hr.csv")
+        #expect(!csv.contains("twin,"))
+        #expect(csv.contains("hank,hank@example.com"))
+        // A second run finds everything in order.
+        let second = try deployed.run("HR")
+        #expect(second.situations[.confirmed] == 6 && second.situations[.collision] == 1, "\(second.situations)")
+        #expect(second.responses.isEmpty)
+    }
+
+    @Test func aMissingCapabilityIsAnErrorForThatAccountOnly() throws {
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Reader'/>
+          <Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
+                                    users: [user("a", linked: ["a"])])
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "completed with errors")
+        #expect(summary.errors.map(\.accountID) == ["b"])
+        #expect(summary.errors[0].message.contains("lacks the capability DisableAccount"))
+        #expect(try deployed.index("HR")["a"]?.situation == "CONFIRMED")
+    }
+
+    @Test func disableMarksTheAccountDisabled() throws {
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Admin'/>
+          <Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\nb,b@x,,\n"])
+        let summary = try deployed.run("HR")
+        #expect(summary.responses == [.disableAccount: 1])
+        #expect(try deployed.file("hr.csv").contains("b,b@x,,true"))
+        #expect(try deployed.index("HR")["b"]?.situation == "UNMATCHED")
+    }
+
+    @Test func aDryRunReportsTheResponsesAndWritesNothing() throws {
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/><Workflow proxyAdministrator='Admin'/>
+          <Responses><Response situation='UNMATCHED' action='DELETE_ACCOUNT'/><Response situation='FOUND' action='LINK_ACCOUNT'/></Responses></ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
+        let before = try deployed.file("hr.csv")
+        let summary = try deployed.run("HR", dryRun: true)
+        #expect(summary.taskID == nil && summary.dryRun)
+        #expect(summary.responses == [.deleteAccount: 1, .linkAccount: 1])
+        #expect(Situation.allCases.allSatisfy { summary.situations[$0] == 1 })
+        #expect(try deployed.file("hr.csv") == before)
+        #expect(try deployed.index("HR").isEmpty)
+        #expect(try deployed.repository.tasks(resource: nil, name: nil, limit: 10).isEmpty)
+        #expect(try deployed.repository.user(named: "dave")?.accounts.isEmpty == true)
+    }
+
+    @Test func tooManyNativelyRemovedAccountsBlockDeletedResponses() throws {
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Admin'/>
+          <Responses><Response situation='DELETED' action='UNLINK_ACCOUNT'/></Responses>
+          <Options maxNativelyRemovedPercent='25'/></ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
+                                    users: ["a", "b", "c", "d"].map { user($0, linked: [$0]) })
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "completed with errors")
+        #expect(summary.situations[.deleted] == 2)
+        #expect(summary.responses.isEmpty)
+        #expect(summary.details.contains { $0.contains("maxNativelyRemovedPercent 25%") })
+        #expect(try deployed.repository.user(named: "c")?.accounts.count == 1, "no link was removed")
+        #expect(try deployed.index("HR")["c"]?.situation == "DELETED")
+    }
+
+    @Test func theErrorLimitStopsTheRun() throws {
+        let rules = "<Rule name='Broken' subtype='SUBTYPE_ACCOUNT_CORRELATION_RULE'><RuleArgument name='account'/><div><length><ref>account.accountId</ref></length><i>0</i></div></Rule>"
+        let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='Broken'/><Options errorLimit='2'/></ReconcilePolicy>"
+        let rows = (1...10).map { "u\($0),u\($0)@x,," }.joined(separator: "\n")
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy, extra: rules), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "failed")
+        #expect(summary.errors.count >= 2 && summary.errors.count < 10)
+        #expect(summary.errors[0].message.contains("division by zero"))
+        #expect(summary.details.contains { $0.contains("errorLimit 2") })
+    }
+
+    @Test func incrementalRunsExamineOnlyWhatChanged() throws {
+        let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/></ReconcilePolicy>"
+        let rows = (1...50).map { "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"],
+                                    users: (1...50).map { user("u\($0)", linked: ["u\($0)"]) })
+        #expect(try deployed.run("HR").situations[.confirmed] == 50)
+        let changed = (1...50).map { $0 == 7 ? "u7,new@x,E7," : "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
+        try Data("uid,email,empId,disabled\n\(changed)\nu51,u51@x,E51,\n".utf8).write(to: deployed.directory.appendingPathComponent("hr.csv"))
+        let incremental = try deployed.run("HR", mode: .incremental)
+        #expect(incremental.situations[.confirmed] == 1 && incremental.situations[.unmatched] == 1, "\(incremental.situations)")
+        #expect(try deployed.index("HR")["u7"]?.attributes.first { $0.name == "email" }?.values == ["new@x"])
+        let unchanged = try deployed.run("HR", mode: .incremental)
+        #expect(unchanged.situations.values.reduce(0, +) == 0)
+    }
+
+    @Test func aSecondRunOfTheSameResourceIsRefused() throws {
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n"])
+        let running = try deployed.repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "test")
+        #expect(throws: RepositoryError.self) { try deployed.run("HR") }
+        do { _ = try deployed.run("HR") } catch { #expect("\(error)".contains("task \(running)")) }
+    }
+
+    @Test func cancelStopsAtAnAccountBoundary() throws {
+        let rows = (1...2000).map { "u\($0),u\($0)@x,," }.joined(separator: "\n")
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
+        var options = RunOptions()
+        options.server = "test"
+        let repository = deployed.repository
+        options.progress = { _ in _ = try? repository.requestCancel(resource: "HR") }
+        let summary = try deployed.engine.reconcile("HR", options: options)
+        #expect(summary.cancelled && summary.status == "failed")
+        let indexed = try deployed.index("HR").count
+        #expect(indexed >= 500 && indexed < 2000)
+        let taskID = try #require(summary.taskID)
+        let task = try #require(try repository.task(id: taskID))
+        #expect(task.cancelled && task.status == "failed")
+    }
+}
+
+@Suite struct PolicyTests {
+    @Test func valuesInheritFromDefaultThroughTypeToResource() throws {
+        let policies = """
+        <ReconcilePolicy name='Default'><Options errorLimit='5' explainSituation='true'/>
+          <Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>
+        <ReconcilePolicy name='Files' resourceType='FlatFile'><Options errorLimit='7'/><Scheduling modes='FULL'/></ReconcilePolicy>
+        <ReconcilePolicy name='HR only' resource='HR'><Correlation correlationRule='By Employee Id'/>
+          <Responses><Response situation='FOUND' action='LINK_ACCOUNT'/></Responses></ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policies), "hr.csv": "uid,email,empId,disabled\n"])
+        let policy = try deployed.engine.policy(for: "HR")
+        #expect(policy.errorLimit.value == 7 && "\(policy.errorLimit.source)".contains("Files"))
+        #expect(policy.explainSituation.value && "\(policy.explainSituation.source)".contains("Default"))
+        #expect(policy.correlationRule.value == "By Employee Id" && "\(policy.correlationRule.source)".contains("HR only"))
+        #expect(policy.response(.unmatched) == .disableAccount && policy.response(.found) == .linkAccount)
+        #expect(policy.response(.deleted) == .doNothing && "\(policy.responses[.deleted]!.source)" == "built-in default")
+        #expect(policy.modes.value == .full)
+    }
+
+    @Test func aBadConfigurationIsRejectedWholeWithPositions() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(hrConfiguration(policy: """
+        <ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='Nope'/>
+          <Responses><Response situation='CONFIRMED' action='DELETE_ACCOUNT'/></Responses></ReconcilePolicy>
+        """, extra: "<Rule name='Odd'><map><s>k</s></map></Rule>").utf8).write(to: directory.appendingPathComponent("config.xml"))
+        let (_, problems) = ConfigurationLoader.load(directory: directory.path)
+        #expect(Set(problems.map(\.id)) == ["XP0202", "RC0001", "XP0104"], "\(problems)")
+        #expect(problems.allSatisfy { $0.location.line > 1 && $0.location.file.hasSuffix("config.xml") })
+    }
+}
