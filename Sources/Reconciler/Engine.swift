@@ -13,6 +13,11 @@ public struct RunOptions: Sendable {
     public var server: String = ProcessInfo.processInfo.hostName
     /// Called every few thousand accounts with (accounts examined so far).
     public var progress: (@Sendable (Int) -> Void)?
+    /// Reconcile only these account ids (`recon index reconcile`); nil for the whole resource.
+    public var accounts: Set<String>?
+    /// Take this response instead of the policy's (`recon index repair`); it must be allowed
+    /// for the account's situation.
+    public var responseOverride: Response?
     public init() {}
 }
 

@@ -69,11 +69,18 @@ struct ReconciliationRun {
         previous = try repository.indexEntries(resource: resource.name)
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
 
+        if let only = options.accounts {
+            claims = claims.filter { only.contains($0.key) }
+            expected = expected.filter { only.contains($0.key) }
+            previous = previous.filter { only.contains($0.key) }
+        }
         var seen = Set<String>()
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
-        var stream = try adapter.accounts()
-        while let account = try stream.next() {
+        var stream: any AccountStream = try options.accounts.map { ids in
+            SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
+        } ?? adapter.accounts()
+        while stopped == nil, let account = try stream.next() {
             guard seen.insert(account.id).inserted else { continue }
             if options.mode == .incremental && !mustExamine(account, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
             examined += 1
@@ -252,7 +259,7 @@ struct ReconciliationRun {
 
     private mutating func handle(_ outcome: Outcome, pending: inout [Outcome]) throws {
         summary.situations[outcome.situation, default: 0] += 1
-        let response = policy.response(outcome.situation)
+        let response = try response(for: outcome.situation)
         if response != .doNothing && policy.proxyAdministrator.value != nil {
             pending.append(outcome)
             return
@@ -270,7 +277,7 @@ struct ReconciliationRun {
         }
         var changes: [(Outcome, Response, AccountChange, RepositoryAction)] = []
         for outcome in outcomes {
-            let response = policy.response(outcome.situation)
+            let response = try response(for: outcome.situation)
             if outcome.situation == .deleted && removalBlocked {
                 try record(outcome, finalSituation: outcome.situation, response: nil)
                 continue
@@ -304,6 +311,16 @@ struct ReconciliationRun {
             return
         }
         for (outcome, response, _, action) in changes { try perform(action, outcome, response) }
+    }
+
+    /// The policy's response, or the one a repair asks for (refused when not allowed).
+    private func response(for situation: Situation) throws -> Response {
+        guard let override = options.responseOverride else { return policy.response(situation) }
+        guard situation.allows(override) else {
+            throw EngineError("\(override.rawValue) is not allowed for a \(situation.rawValue) account; allowed: \((["DO_NOTHING"] + situation.allowedResponses.map(\.rawValue)).joined(separator: ", "))")
+        }
+        if policy.proxyAdministrator.value == nil { throw EngineError("a repair acts as the proxy administrator, and the policy names none") }
+        return override
     }
 
     private func checkCapability(_ response: Response) throws {
@@ -516,4 +533,10 @@ enum Digest {
         }
         return String(hash, radix: 16)
     }
+}
+
+/// The accounts of a single-account (or one-user) reconciliation.
+private struct SelectedAccounts: AccountStream {
+    var accounts: [Account]
+    mutating func next() throws -> Account? { accounts.isEmpty ? nil : accounts.removeFirst() }
 }

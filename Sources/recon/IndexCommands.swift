@@ -9,7 +9,70 @@ import XPRESS
 extension ReconCommand {
     struct Index: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Search, examine and show the Account Index.",
-                                                        subcommands: [Search.self, Examine.self, Show.self])
+                                                        subcommands: [Search.self, Examine.self, Show.self, Repair.self, Reconcile.self])
+
+        struct Repair: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Apply one of the allowed responses of an account's situation by hand (without ACTION: list them).")
+            @OptionGroup var global: GlobalOptions
+            @Argument var resource: String
+            @Argument var account: String
+            @Argument(help: "A response allowed for the account's situation.") var action: String?
+
+            func run() throws {
+                let engine = try global.engine()
+                guard engine.deployment.resources[resource] != nil else { throw usage("no resource named '\(resource)' is configured") }
+                guard let entry = try engine.repository.indexEntry(resource: resource, accountID: account),
+                      let situation = Situation(rawValue: entry.situation) else {
+                    writeError("recon: account '\(account)' of '\(resource)' is not in the Account Index; run 'recon index reconcile \(resource) \(account)' first")
+                    throw ExitCode(1)
+                }
+                let allowed = situation.allowedResponses
+                guard let action else {
+                    if global.json { printJSON(.map([("situation", .string(situation.rawValue)), ("actions", .list(allowed.map { .string($0.rawValue) }))])); return }
+                    print(allowed.isEmpty ? "\(account) is \(situation.rawValue): nothing to repair" :
+                        "\(account) is \(situation.rawValue); valid actions: \(allowed.map(\.rawValue).joined(separator: ", "))")
+                    return
+                }
+                guard let response = Response(rawValue: action.uppercased()), allowed.contains(response) else {
+                    throw usage("\(action) is not allowed for a \(situation.rawValue) account; valid actions: \(allowed.map(\.rawValue).joined(separator: ", "))")
+                }
+                var options = RunOptions()
+                options.server = global.serverName
+                options.accounts = [account]
+                options.responseOverride = response
+                try reconcile(engine, resource, options, json: global.json)
+            }
+        }
+
+        struct Reconcile: ParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Reconcile one account, or every account of one user.")
+            @OptionGroup var global: GlobalOptions
+            @Argument var resource: String?
+            @Argument var account: String?
+            @Option(help: "Every account of this user, on every resource it is assigned.") var user: String?
+
+            func validate() throws {
+                if user == nil && (resource == nil || account == nil) { throw ValidationError("give RESOURCE ACCOUNT, or --user NAME") }
+            }
+
+            func run() throws {
+                let engine = try global.engine()
+                var options = RunOptions()
+                options.server = global.serverName
+                if let user {
+                    guard let found = try engine.repository.user(named: user) else { throw usage("no user named '\(user)'") }
+                    let owned = try engine.repository.indexEntries(owner: user)
+                    for resource in found.assignedResources.union(owned.map(\.resource)).sorted() where engine.deployment.resources[resource] != nil {
+                        options.accounts = Set(found.accountIDs(on: resource) + owned.filter { $0.resource == resource }.map(\.accountID) + [user])
+                        try reconcile(engine, resource, options, json: global.json)
+                    }
+                    return
+                }
+                guard let resource, let account, engine.deployment.resources[resource] != nil else { throw usage("no resource named '\(resource ?? "")' is configured") }
+                options.accounts = [account]
+                try reconcile(engine, resource, options, json: global.json)
+            }
+        }
 
         struct Search: ParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Account Index rows matching every given criterion.")

@@ -291,6 +291,18 @@ extension ReconCommand {
     }
 }
 
+/// Runs one (partial) reconciliation and prints its summary; exit 1 when it did not succeed.
+func reconcile(_ engine: Engine, _ resource: String, _ options: RunOptions, json: Bool) throws {
+    do {
+        let summary = try engine.reconcile(resource, options: options)
+        if json { printJSON(SummaryJSON.run(summary)) } else { SummaryJSON.printText(summary) }
+        if summary.status != "success" { throw ExitCode(1) }
+    } catch let error as EngineError {
+        writeError("recon: \(error.description)")
+        throw ExitCode(1)
+    }
+}
+
 /// A progress line on a terminal (rate and count); nothing when stderr is not a terminal.
 final class Progress: @unchecked Sendable {
     private let resource: String
