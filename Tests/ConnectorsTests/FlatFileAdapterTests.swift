@@ -1,0 +1,287 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Connectors
+
+private let hr = """
+    uid,name,groups,mail,disabled
+    jdoe,Jane Doe,staff|admins||,jane@example.com,FALSE
+    bob,"Bob, Jr.",,,True
+    amy,Amy,|,,
+
+    """
+
+private func adapter(_ file: String, disabled: String? = "disabled", chunkSize: Int? = nil) -> FlatFileAdapter {
+    var adapter = FlatFileAdapter(name: "HR", file: file, accountIdAttribute: "uid", multiValuedAttributes: ["groups"],
+                                  disabledAttribute: disabled)
+    if let chunkSize { adapter.chunkSize = chunkSize }
+    return adapter
+}
+
+/// A flat file with `text` in a new temporary directory.
+private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -> T {
+    try withTemporaryDirectory { directory throws in
+        let file = directory + "/hr.csv"
+        if let text { try writeFile(file, text) }
+        return try body(file)
+    }
+}
+
+@Suite struct FlatFileReadingTests {
+    @Test func rowsAreAccountsWithTheirAttributes() throws {
+        try withFile(hr) { file throws in
+            let accounts = try allAccounts(adapter(file))
+            #expect(accounts.map(\.id) == ["jdoe", "bob", "amy"])
+            #expect(accounts[0] == Account(id: "jdoe", attributes: [
+                ("uid", .single("jdoe")), ("name", .single("Jane Doe")), ("groups", .multi(["staff", "admins"])),
+                ("mail", .single("jane@example.com")), ("disabled", .single("FALSE")),
+            ], disabled: false))
+            #expect(accounts[1] == Account(id: "bob", attributes: [
+                ("uid", .single("bob")), ("name", .single("Bob, Jr.")), ("disabled", .single("True")),
+            ], disabled: true))
+            // A multi-valued cell of separators only is absent, as an empty cell is.
+            #expect(accounts[2] == Account(id: "amy", attributes: [("uid", .single("amy")), ("name", .single("Amy"))]))
+        }
+    }
+
+    @Test func aSingleValueOfAMultiValuedColumnIsAList() throws {
+        try withFile("uid,groups,name\nx,staff,a|b\n") { file throws in
+            let account = try #require(try adapter(file).account(id: "x"))
+            #expect(account.attribute("groups") == .multi(["staff"]))
+            #expect(account.attribute("name") == .single("a|b"))
+        }
+    }
+
+    @Test func shortRowsHaveTheMissingCellsAbsent() throws {
+        try withFile("uid,name,mail\nx,X\n") { file throws in
+            #expect(try allAccounts(adapter(file)).first?.attributes.map(\.name) == ["uid", "name"])
+        }
+    }
+
+    @Test func capabilitiesFollowTheSettings() {
+        #expect(adapter("f", disabled: "disabled").capabilities == AdapterCapabilities(incremental: true, disable: true))
+        let plain = FlatFileAdapter(name: "HR", file: "f", accountIdAttribute: "uid", incremental: false)
+        #expect(plain.capabilities == AdapterCapabilities(incremental: false, disable: false))
+    }
+
+    @Test func accountByID() throws {
+        try withFile(hr) { file throws in
+            #expect(try adapter(file).account(id: "bob")?.disabled == true)
+            #expect(try adapter(file).account(id: "nobody") == nil)
+        }
+    }
+
+    @Test(arguments: [1, 2, 5, 16])
+    func smallChunksStreamTheSameAccounts(chunkSize: Int) throws {
+        try withFile(hr) { file throws in
+            #expect(try allAccounts(adapter(file, chunkSize: chunkSize)) == (try allAccounts(adapter(file))))
+        }
+    }
+
+    @Test func missingFileIsAnError() throws {
+        try withFile(nil) { file throws in
+            let error = adapterError { _ = try adapter(file).accounts() }
+            #expect(error?.message == "file '\(file)' does not exist")
+            #expect(error?.resource == "HR")
+        }
+    }
+
+    @Test func emptyFileHasNoAccounts() throws {
+        try withFile("") { file throws in
+            #expect(try allAccounts(adapter(file)).isEmpty)
+        }
+    }
+
+    @Test func duplicateIDsNameBothLines() throws {
+        try withFile("uid,name\na,1\nb,\"two\nlines\"\na,3\n") { file throws in
+            let error = adapterError { _ = try allAccounts(adapter(file)) }
+            #expect(error?.message == "duplicate account id: lines 2 and 5")
+            #expect(error?.line == 5)
+            #expect(error?.accountID == "a")
+        }
+    }
+
+    @Test func emptyIDIsAnErrorWithItsLine() throws {
+        try withFile("uid,name\na,1\n,2\n") { file throws in
+            let error = adapterError { _ = try allAccounts(adapter(file)) }
+            #expect(error?.message == "the row has an empty account id")
+            #expect(error?.line == 3)
+        }
+    }
+
+    @Test func moreFieldsThanTheHeaderIsAnError() throws {
+        try withFile("uid,name\na,1\nb,2,3\n") { file throws in
+            let error = adapterError { _ = try allAccounts(adapter(file)) }
+            #expect(error?.message == "the row has 3 fields but the header has 2")
+            #expect(error?.line == 3)
+        }
+    }
+
+    @Test func unterminatedQuoteIsAnErrorWithItsLine() throws {
+        try withFile("uid,name\na,1\nb,\"2\n") { file throws in
+            let error = adapterError { _ = try allAccounts(adapter(file)) }
+            #expect(error?.message == "unterminated quoted field")
+            #expect(error?.line == 3)
+        }
+    }
+
+    @Test(arguments: [
+        ("name,mail\nx,y\n", "the header has no account id column 'uid'"),
+        ("uid,name,name\n", "column 'name' appears twice in the header"),
+        ("uid,,mail\n", "column 2 of the header has no name"),
+    ])
+    func badHeaders(text: String, message: String) throws {
+        try withFile(text) { file throws in
+            let error = adapterError { _ = try allAccounts(adapter(file)) }
+            #expect(error?.message == message)
+            #expect(error?.line == 1)
+        }
+    }
+}
+
+@Suite struct FlatFileApplyTests {
+    @Test func changesAreWrittenKeepingTheHeaderOrder() throws {
+        try withFile(hr) { file throws in
+            let hr = adapter(file)
+            try hr.apply([
+                .create(id: "zed", attributes: [("mail", .single("zed@example.com")), ("groups", .multi(["a", "b"])),
+                                                ("uid", .single("zed"))]),
+                .update(id: "jdoe", attributes: [("mail", nil), ("name", .single("Jane, Q.")), ("phone", .single("555"))]),
+                .delete(id: "amy"),
+                .disable(id: "jdoe"),
+                .enable(id: "bob"),
+            ])
+            #expect(try readFile(file) == """
+                uid,name,groups,mail,disabled,phone
+                jdoe,"Jane, Q.",staff|admins||,,true,555
+                bob,"Bob, Jr.",,,false,
+                zed,,a|b,zed@example.com,,
+
+                """)
+            let accounts = try allAccounts(hr)
+            #expect(accounts.map(\.id) == ["jdoe", "bob", "zed"])
+            #expect(accounts.map(\.disabled) == [true, false, false])
+            #expect(accounts[2].attribute("groups") == .multi(["a", "b"]))
+        }
+    }
+
+    @Test func aBatchWithOneBadChangeLeavesTheFileByteIdentical() throws {
+        try withFile(hr) { file throws in
+            let before = try bytes(of: file)
+            let error = adapterError {
+                try adapter(file).apply([
+                    .create(id: "new", attributes: [("name", .single("New")), ("extra", .single("x"))]),
+                    .delete(id: "bob"),
+                    .update(id: "ghost", attributes: [("name", .single("Ghost"))]),
+                ])
+            }
+            #expect(error?.message == "account does not exist")
+            #expect(error?.accountID == "ghost")
+            #expect(try bytes(of: file) == before)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: (file as NSString).deletingLastPathComponent).sorted()
+                == ["hr.csv", "hr.csv.lock"])
+        }
+    }
+
+    @Test(arguments: [
+        (AccountChange.create(id: "bob", attributes: []), "account already exists"),
+        (.create(id: "", attributes: []), "cannot create an account with an empty id"),
+        (.create(id: "x", attributes: [("uid", .single("y"))]), "attribute 'uid' holds the account id and cannot be given another value"),
+        (.update(id: "bob", attributes: [("uid", nil)]), "attribute 'uid' holds the account id and cannot be given another value"),
+        (.update(id: "bob", attributes: [("groups", .multi(["a|b"]))]), "value 'a|b' of multi-valued attribute 'groups' contains the separator '|'"),
+        (.delete(id: "ghost"), "account does not exist"),
+        (.disable(id: "ghost"), "account does not exist"),
+        (.enable(id: "ghost"), "account does not exist"),
+    ])
+    func refusedChanges(change: AccountChange, message: String) throws {
+        try withFile(hr) { file throws in
+            let before = try bytes(of: file)
+            #expect(adapterError { try adapter(file).apply([change]) }?.message == message)
+            #expect(try bytes(of: file) == before)
+        }
+    }
+
+    @Test func disableNeedsADisabledAttribute() throws {
+        try withFile(hr) { file throws in
+            let error = adapterError { try adapter(file, disabled: nil).apply([.disable(id: "bob")]) }
+            #expect(error?.message == "cannot disable or enable accounts: the resource has no disabledAttribute")
+        }
+    }
+
+    @Test func theFileIsReplacedByARename() throws {
+        try withFile(hr) { file throws in
+            chmod(file, 0o640)
+            var status = stat()
+            stat(file, &status)
+            let inode = status.st_ino
+            var before = try adapter(file).accounts()
+            try adapter(file).apply([.delete(id: "jdoe"), .delete(id: "bob"), .delete(id: "amy")])
+            // A stream opened before still reads the file it opened.
+            #expect(try before.next()?.id == "jdoe")
+            stat(file, &status)
+            #expect(status.st_ino != inode)
+            #expect(status.st_mode & 0o777 == 0o640)
+            #expect(try readFile(file) == "uid,name,groups,mail,disabled\n")
+        }
+    }
+
+    @Test func aMissingFileIsCreatedWithTheIDColumnFirst() throws {
+        try withFile(nil) { file throws in
+            try adapter(file).apply([.create(id: "a", attributes: [("name", .single("A")), ("groups", .multi(["x", "y"]))])])
+            #expect(try readFile(file) == "uid,name,groups\na,A,x|y\n")
+        }
+    }
+
+    @Test func aMissingFileIsNotCreatedWithoutCreates() throws {
+        try withFile(nil) { file throws in
+            #expect(adapterError { try adapter(file).apply([.delete(id: "a")]) }?.message == "account does not exist")
+            try adapter(file).apply([])
+            #expect(!FileManager.default.fileExists(atPath: file))
+        }
+    }
+
+    @Test func byteOrderMarkAndCRLFAreKept() throws {
+        try withFile("\u{FEFF}uid,name\r\na,\"x\r\ny\"\r\n") { file throws in
+            try adapter(file).apply([.create(id: "b", attributes: [("name", .single(" B "))])])
+            #expect(try readFile(file) == "\u{FEFF}uid,name\r\na,\"x\r\ny\"\r\nb,\" B \"\r\n")
+        }
+    }
+
+    @Test func applyRefusesAMalformedFile() throws {
+        try withFile("uid,name\na,1\na,2\n") { file throws in
+            let before = try bytes(of: file)
+            let error = adapterError { try adapter(file).apply([.create(id: "b", attributes: [])]) }
+            #expect(error?.line == 3)
+            #expect(try bytes(of: file) == before)
+        }
+    }
+
+    @Test func concurrentBatchesDoNotLoseChanges() throws {
+        try withFile("uid\n") { file throws in
+            let hr = adapter(file)
+            let failures = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                for index in 0..<10 {
+                    do {
+                        try hr.apply([.create(id: "w\(worker)-\(index)", attributes: [])])
+                    } catch {
+                        failures.withLock { $0 += 1 }
+                    }
+                }
+            }
+            #expect(failures.withLock { $0 } == 0)
+            #expect(try allAccounts(hr).count == 40)
+        }
+    }
+
+    @Test func manyRowsWrittenInSeveralChunks() throws {
+        try withFile(nil) { file throws in
+            var small = adapter(file)
+            small.chunkSize = 64
+            try small.apply((0..<500).map { .create(id: "u\($0)", attributes: [("name", .single("User, \($0)"))]) })
+            let accounts = try allAccounts(small)
+            #expect(accounts.count == 500)
+            #expect(accounts.last?.attribute("name") == .single("User, 499"))
+        }
+    }
+}
