@@ -30,7 +30,7 @@ let package = Package(
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "recon-bench", dependencies: [
-            "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "XPRESS", "Reconciler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),

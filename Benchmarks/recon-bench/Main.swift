@@ -8,7 +8,23 @@ struct ReconBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon-bench",
         abstract: "Measure the project against baselines taken in the same run (use a release build).",
-        subcommands: [Interpreter.self, Lint.self])
+        subcommands: [Interpreter.self, Lint.self, Reconcile.self])
+
+    struct Reconcile: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Full reconciliation runs of a generated FlatFile deployment (situation counts checked).")
+
+        @Option(help: "Users and accounts.") var accounts = 100_000
+
+        func run() throws {
+            let rows = try ReconcileBenchmark(accounts: accounts).run()
+            print("step                                   seconds   accounts/s   peak MB")
+            for row in rows {
+                print(row.name.padding(toLength: 36, withPad: " ", startingAt: 0)
+                      + String(format: "%10.2f  %11.0f  %8.0f", row.seconds, Double(row.accounts) / row.seconds, row.peakMegabytes))
+            }
+        }
+    }
 
     struct Lint: ParsableCommand {
         static let configuration = CommandConfiguration(

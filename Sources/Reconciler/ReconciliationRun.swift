@@ -66,7 +66,7 @@ struct ReconciliationRun {
         for user in try repository.assignedWithoutLink(on: resource.name) {
             expected[try expectedAccountID(of: user), default: []].append(user)
         }
-        previous = try repository.indexEntries(resource: resource.name)
+        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value)
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
 
         if let only = options.accounts {
@@ -125,6 +125,9 @@ struct ReconciliationRun {
             try respond(pending)
         }
         try flush()
+        if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !summary.cancelled {
+            try repository.touchIndex(resource: resource.name, at: started)
+        }
         try workflow(policy.postReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
                                                                ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
         summary.details += log.drain()
@@ -441,8 +444,9 @@ struct ReconciliationRun {
     /// workflow.
     private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?) throws {
         let known = previous[outcome.accountID]
-        let attributes = outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } } ?? known?.attributes ?? []
         let digest = outcome.account.map(Digest.of) ?? known?.digest ?? ""
+        let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation.rawValue
+            && known?.owner == outcome.owner && known?.explanation == outcome.explanation && response == nil
         if policy.attributeReconciliation.value, let known, let account = outcome.account {
             for name in policy.reconciledAttributes.value {
                 let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
@@ -451,10 +455,14 @@ struct ReconciliationRun {
                 }
             }
         }
-        let entry = IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner, situation: finalSituation.rawValue,
-                               attributes: attributes, digest: digest, lastSeen: outcome.account == nil ? nil : started,
-                               lastReconciled: started, explanation: outcome.explanation)
-        pendingIndex.append(entry)
+        if !unchanged {  // unchanged rows get their times from touchIndex at the end of the run
+            let attributes = try outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
+                ?? repository.indexEntry(resource: resource.name, accountID: outcome.accountID)?.attributes ?? []
+            pendingIndex.append(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
+                                           situation: finalSituation.rawValue, attributes: attributes, digest: digest,
+                                           lastSeen: outcome.account == nil ? nil : started, lastReconciled: started,
+                                           explanation: outcome.explanation))
+        }
         if known?.situation != finalSituation.rawValue || known?.owner != outcome.owner || response != nil {
             pendingHistory.append((outcome.accountID, finalSituation, outcome.owner, response?.rawValue))
         }

@@ -15,7 +15,11 @@ public protocol IdentityRepository: Sendable {
     func usersModified(since millis: Int64) throws -> Set<String>
 
     // Account Index
-    func indexEntries(resource: String) throws -> [String: IndexEntry]
+    /// Every index row of a resource by account id; without `attributes` the rows' attribute
+    /// lists are left empty (cheaper when only digests, owners and situations are needed).
+    func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry]
+    /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
+    func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
     func indexEntries(owner: String) throws -> [IndexEntry]
     func searchIndex(_ query: IndexQuery) throws -> [IndexEntry]

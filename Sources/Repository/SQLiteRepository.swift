@@ -118,8 +118,23 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
         return try pool.read { db in try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)) }
     }
 
-    /// One condition as SQL over `users u`.
+    /// One condition as SQL over `users u`. Equality and prefixes go through the indexes
+    /// (`u.name IN (...)`), so correlating one account is a few index lookups, not a scan.
     private static func clause(_ condition: UserCondition) -> (String, [DatabaseValueConvertible]) {
+        let operand = condition.operand
+        switch (condition.attribute, condition.op) {
+        case ("name", .equals): return ("u.name = ?", [operand])
+        case ("linkedAccountId", .equals): return ("u.name IN (SELECT user FROM links WHERE account_id = ?)", [operand])
+        case ("name", _), ("linkedAccountId", _): break
+        case (let attribute, .equals):
+            return ("u.name IN (SELECT user FROM user_attributes WHERE name = ? AND value = ?)", [attribute, operand])
+        case (let attribute, .startsWith):
+            return ("u.name IN (SELECT user FROM user_attributes WHERE name = ? AND value >= ? AND value < ?)",
+                    [attribute, operand, operand + "\u{10FFFF}"])
+        case (let attribute, .isPresent):
+            return ("u.name IN (SELECT user FROM user_attributes WHERE name = ?)", [attribute])
+        default: break
+        }
         let value: String, source: String, extra: [DatabaseValueConvertible]
         switch condition.attribute {
         case "name":
@@ -132,7 +147,6 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
             source = "SELECT value AS v FROM user_attributes WHERE user = u.name AND name = ?"
             extra = [condition.attribute]
         }
-        let operand = condition.operand
         switch condition.op {
         case .equals: value = "v = ?"
         case .notEquals: return ("NOT EXISTS (SELECT 1 FROM (\(source)) WHERE v = ?)", extra + [operand])
@@ -171,16 +185,24 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
 
     // MARK: Account Index
 
-    /// Every index row of a resource, by account id (digest, owner, situation, attributes).
-    public func indexEntries(resource: String) throws -> [String: IndexEntry] {
-        try pool.read { db in
+    public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
+        let columns = attributes ? "*" : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
+        return try pool.read { db in
             var result: [String: IndexEntry] = [:]
-            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM account_index WHERE resource = ?", arguments: [resource])
+            let cursor = try Row.fetchCursor(db, sql: "SELECT \(columns) FROM account_index WHERE resource = ?", arguments: [resource])
             while let row = try cursor.next() {
                 let entry = Self.entry(row)
                 result[entry.accountID] = entry
             }
             return result
+        }
+    }
+
+    public func touchIndex(resource: String, at millis: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE account_index SET last_reconciled = ? WHERE resource = ?", arguments: [millis, resource])
+            try db.execute(sql: "UPDATE account_index SET last_seen = ? WHERE resource = ? AND situation NOT IN ('DELETED', 'MISSING')",
+                           arguments: [millis, resource])
         }
     }
 
@@ -231,8 +253,7 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
     }
 
     static func entry(_ row: Row) -> IndexEntry {
-        let json: String = row["attributes"]
-        let attributes = (try? JSONDecoder().decode([AccountAttribute].self, from: Data(json.utf8))) ?? []
+        let attributes = AttributeCoding.decode(row["attributes"])
         return IndexEntry(resource: row["resource"], accountID: row["account_id"], owner: row["owner"], situation: row["situation"],
                           attributes: attributes, digest: row["digest"], lastSeen: row["last_seen"],
                           lastReconciled: row["last_reconciled"], explanation: row["explanation"])
@@ -363,18 +384,23 @@ public protocol RepositoryWriter {
 private struct SQLiteWriter: RepositoryWriter {
     let db: Database
 
+    /// Runs a statement compiled once per connection (GRDB's statement cache).
+    private func run(_ sql: String, arguments: StatementArguments = StatementArguments()) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
     func saveUser(_ user: User) throws {
-        try db.execute(sql: "INSERT INTO users (name, modified) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET modified = excluded.modified",
+        try run( "INSERT INTO users (name, modified) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET modified = excluded.modified",
                        arguments: [user.name, currentMillis()])
-        try db.execute(sql: "DELETE FROM user_attributes WHERE user = ?", arguments: [user.name])
+        try run( "DELETE FROM user_attributes WHERE user = ?", arguments: [user.name])
         try writeAttributes(user.name, user.attributes)
-        try db.execute(sql: "DELETE FROM assignments WHERE user = ?", arguments: [user.name])
+        try run( "DELETE FROM assignments WHERE user = ?", arguments: [user.name])
         for resource in user.assignedResources.union(user.accounts.map(\.resource)).sorted() {
-            try db.execute(sql: "INSERT INTO assignments (user, resource) VALUES (?, ?)", arguments: [user.name, resource])
+            try run( "INSERT INTO assignments (user, resource) VALUES (?, ?)", arguments: [user.name, resource])
         }
-        try db.execute(sql: "DELETE FROM links WHERE user = ?", arguments: [user.name])
+        try run( "DELETE FROM links WHERE user = ?", arguments: [user.name])
         for link in user.accounts.sorted() {
-            try db.execute(sql: "INSERT INTO links (user, resource, account_id) VALUES (?, ?, ?)", arguments: [user.name, link.resource, link.accountID])
+            try run( "INSERT INTO links (user, resource, account_id) VALUES (?, ?, ?)", arguments: [user.name, link.resource, link.accountID])
         }
     }
 
@@ -383,7 +409,7 @@ private struct SQLiteWriter: RepositoryWriter {
             let multi: Bool
             if case .multi = value { multi = true } else { multi = false }
             for (position, item) in value.values.enumerated() {
-                try db.execute(sql: "INSERT INTO user_attributes (user, name, position, value, multi) VALUES (?, ?, ?, ?, ?)",
+                try run( "INSERT INTO user_attributes (user, name, position, value, multi) VALUES (?, ?, ?, ?, ?)",
                                arguments: [user, name, position, item, multi])
             }
         }
@@ -391,33 +417,33 @@ private struct SQLiteWriter: RepositoryWriter {
 
     func setUserAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {
         for name in attributes.keys {
-            try db.execute(sql: "DELETE FROM user_attributes WHERE user = ? AND name = ?", arguments: [user, name])
+            try run( "DELETE FROM user_attributes WHERE user = ? AND name = ?", arguments: [user, name])
         }
         try writeAttributes(user, attributes)
         try touch(user)
     }
 
     private func touch(_ user: String) throws {
-        try db.execute(sql: "UPDATE users SET modified = ? WHERE name = ?", arguments: [currentMillis(), user])
+        try run( "UPDATE users SET modified = ? WHERE name = ?", arguments: [currentMillis(), user])
     }
 
     func link(user: String, resource: String, accountID: String) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO assignments (user, resource) VALUES (?, ?)", arguments: [user, resource])
-        try db.execute(sql: "INSERT OR IGNORE INTO links (user, resource, account_id) VALUES (?, ?, ?)", arguments: [user, resource, accountID])
+        try run( "INSERT OR IGNORE INTO assignments (user, resource) VALUES (?, ?)", arguments: [user, resource])
+        try run( "INSERT OR IGNORE INTO links (user, resource, account_id) VALUES (?, ?, ?)", arguments: [user, resource, accountID])
         try touch(user)
     }
 
     func unlink(user: String, resource: String, accountID: String) throws {
-        try db.execute(sql: "DELETE FROM links WHERE user = ? AND resource = ? AND account_id = ?", arguments: [user, resource, accountID])
+        try run( "DELETE FROM links WHERE user = ? AND resource = ? AND account_id = ?", arguments: [user, resource, accountID])
         if try Bool.fetchOne(db, sql: "SELECT 1 FROM links WHERE user = ? AND resource = ?", arguments: [user, resource]) == nil {
-            try db.execute(sql: "DELETE FROM assignments WHERE user = ? AND resource = ?", arguments: [user, resource])
+            try run( "DELETE FROM assignments WHERE user = ? AND resource = ?", arguments: [user, resource])
         }
         try touch(user)
     }
 
     func upsertIndex(_ entry: IndexEntry) throws {
-        let attributes = String(decoding: try JSONEncoder().encode(entry.attributes), as: UTF8.self)
-        try db.execute(sql: """
+        let attributes = AttributeCoding.encode(entry.attributes)
+        try run( """
             INSERT INTO account_index (resource, account_id, owner, situation, attributes, digest, last_seen, last_reconciled, explanation)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(resource, account_id) DO UPDATE SET owner = excluded.owner, situation = excluded.situation,
@@ -428,11 +454,49 @@ private struct SQLiteWriter: RepositoryWriter {
     }
 
     func removeIndex(resource: String, accountID: String) throws {
-        try db.execute(sql: "DELETE FROM account_index WHERE resource = ? AND account_id = ?", arguments: [resource, accountID])
+        try run( "DELETE FROM account_index WHERE resource = ? AND account_id = ?", arguments: [resource, accountID])
     }
 
     func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws {
-        try db.execute(sql: "INSERT INTO index_history (resource, account_id, at, task, situation, owner, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        try run( "INSERT INTO index_history (resource, account_id, at, task, situation, owner, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
                        arguments: [resource, accountID, currentMillis(), task, situation, owner, action])
+    }
+}
+
+/// Last known attribute values as JSON text in the Account Index:
+/// `[{"name":"mail","values":["a@b"],"multi":false}, ...]`, written without JSONEncoder's
+/// per-call cost (one row per account per run).
+enum AttributeCoding {
+    static func encode(_ attributes: [AccountAttribute]) -> String {
+        var out = "["
+        for (index, attribute) in attributes.enumerated() {
+            if index > 0 { out += "," }
+            out += "{\"name\":"
+            quote(attribute.name, into: &out)
+            out += ",\"values\":["
+            for (position, value) in attribute.values.enumerated() {
+                if position > 0 { out += "," }
+                quote(value, into: &out)
+            }
+            out += "],\"multi\":" + (attribute.multi ? "true" : "false") + "}"
+        }
+        return out + "]"
+    }
+
+    private static func quote(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    static func decode(_ text: String) -> [AccountAttribute] {
+        (try? JSONDecoder().decode([AccountAttribute].self, from: Data(text.utf8))) ?? []
     }
 }

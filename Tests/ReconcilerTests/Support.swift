@@ -41,7 +41,7 @@ final class Deployed {
         return try engine.reconcile(resource, options: options)
     }
 
-    func index(_ resource: String) throws -> [String: IndexEntry] { try repository.indexEntries(resource: resource) }
+    func index(_ resource: String) throws -> [String: IndexEntry] { try repository.indexEntries(resource: resource, attributes: true) }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
