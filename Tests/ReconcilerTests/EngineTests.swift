@@ -236,3 +236,32 @@ let everySituationUsers = [
         #expect(problems.allSatisfy { $0.location.line > 1 && $0.location.file.hasSuffix("config.xml") })
     }
 }
+
+@Suite struct WorkflowTests {
+    @Test func workflowsRunBeforeEachAccountAndAfter() throws {
+        let rules = """
+        <Rule name='Pre' subtype='SUBTYPE_RECONCILE_WORKFLOW'><print><concat><s>pre </s><ref>resourceName</ref><s> </s><ref>mode</ref></concat></print></Rule>
+        <Rule name='Post' subtype='SUBTYPE_RECONCILE_WORKFLOW'><print><concat><s>post task </s><ref>taskId</ref></concat></print></Rule>
+        <Rule name='Each' subtype='SUBTYPE_RECONCILE_WORKFLOW'>
+          <block>
+            <print><concat><ref>accountId</ref><s> </s><ref>initialSituation</ref><s>-></s><ref>finalSituation</ref><s> by </s><ref>response</ref></concat></print>
+            <cond><notnull><ref>userName</ref></notnull><map><s>global.lastSituation</s><ref>finalSituation</ref></map></cond>
+          </block>
+        </Rule>
+        """
+        let policy = """
+        <ReconcilePolicy name='P' resource='HR'>
+          <Workflow proxyAdministrator='Admin' preReconciliation='Pre' perAccount='Each' postReconciliation='Post'/>
+          <Responses><Response situation='FOUND' action='LINK_ACCOUNT'/></Responses>
+        </ReconcilePolicy>
+        """
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy, extra: rules), "hr.csv": "uid,email,empId,disabled\ndave,d@x,,\n"],
+                                    users: [user("dave", assigned: ["HR"])])
+        let summary = try deployed.run("HR")
+        #expect(summary.status == "success", "\(summary.errors)")
+        #expect(summary.details.first == "pre HR FULL")
+        #expect(summary.details.contains("dave FOUND->CONFIRMED by LINK_ACCOUNT"))
+        #expect(summary.details.last == "post task \(summary.taskID!)")
+        #expect(try deployed.repository.user(named: "dave")?.attributes["lastSituation"] == .single("CONFIRMED"))
+    }
+}
