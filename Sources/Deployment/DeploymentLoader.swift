@@ -11,6 +11,14 @@ public struct ScheduleDefinition: Sendable {
     public let startMillis: Int64
     public let timeZone: TimeZone
     public let repetitionRule: String?
+
+    public init(every: Int, unit: Unit, startMillis: Int64, timeZone: TimeZone, repetitionRule: String?) {
+        self.every = every
+        self.unit = unit
+        self.startMillis = startMillis
+        self.timeZone = timeZone
+        self.repetitionRule = repetitionRule
+    }
 }
 
 /// Everything a deployment's configuration directory defines, validated.

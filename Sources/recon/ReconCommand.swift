@@ -15,7 +15,7 @@ struct ReconCommand: ParsableCommand {
         commandName: "recon",
         abstract: "Reconcile identity repository users with the accounts on resources.",
         discussion: "Exit codes: 0 success, 1 the operation ran but failed or completed with errors, 2 usage or configuration error.",
-        subcommands: [Users.self, Run.self, Status.self, Cancel.self, Tasks.self, Index.self, Policy.self])
+        subcommands: [Users.self, Run.self, Status.self, Cancel.self, Tasks.self, Index.self, Policy.self, Schedule.self, Serve.self])
 
     /// Global options may come before the command words (`recon --config Samples run HR`);
     /// the parser expects them after, so they are moved there.
@@ -248,12 +248,14 @@ extension ReconCommand {
                 let policy = try engine.policy(for: name)
                 let status = policy.modes.value == .none ? "disabled" : statuses[name]?.status ?? "unknown"
                 let last = try statuses[name]?.task.flatMap { try engine.repository.task(id: $0) }
+                let next = try Scheduler(engine: engine).nextRuns(name, after: currentMillisNow())
                 var entries: [(String, Value)] = [("resource", .string(name)), ("status", .string(status)),
-                                                  ("lastRun", iso(last?.started)), ("lastTask", last.map { .int($0.id) } ?? .null)]
+                                                  ("lastRun", iso(last?.started)), ("lastTask", last.map { .int($0.id) } ?? .null),
+                                                  ("nextFull", iso(next.full?.at)), ("nextIncremental", iso(next.incremental?.at))]
                 if resource != nil, let last { entries.append(("summary", SummaryJSON.task(last))) }
                 rows.append(.map(entries))
                 if !global.json {
-                    print("\(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(status.padding(toLength: 22, withPad: " ", startingAt: 0)) last run: \(last.map { CivilTime.isoString(millis: $0.started) } ?? "never")")
+                    print("\(pad(name, 16)) \(pad(status, 22)) last run: \(pad(last.map { CivilTime.isoString(millis: $0.started) } ?? "never", 24)) next full: \(pad(next.full.map { CivilTime.isoString(millis: $0.at) } ?? "-", 24)) next incremental: \(next.incremental.map { CivilTime.isoString(millis: $0.at) } ?? "-")")
                     if resource != nil, let last { SummaryJSON.printText(last) }
                 }
             }

@@ -133,3 +133,60 @@ import Testing
         #expect(all.count == count)
     }
 }
+
+/// `recon serve` as a process: SIGHUP with a bad configuration keeps the old one; SIGTERM
+/// stops it cleanly.
+@Suite struct ServeCommandTests {
+    /// Collects a pipe's text on a background thread.
+    final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private var text = ""
+        func append(_ data: Data) { lock.lock(); text += String(decoding: data, as: UTF8.self); lock.unlock() }
+        var value: String { lock.lock(); defer { lock.unlock() }; return text }
+
+        /// Waits (polling, bounded) until the text holds `needle`.
+        func waitFor(_ needle: String, seconds: Double = 30) -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if value.contains(needle) { return true }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            return false
+        }
+    }
+
+    @Test(.enabled(if: ReconCommandTests.binary != nil)) func hangupKeepsAGoodConfigurationAndTermStops() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data("uid,email\na,a@x\n".utf8).write(to: directory.appendingPathComponent("hr.csv"))
+        try Data("""
+        <Waveset><Resource name='HR' type='FlatFile'><ResourceAttribute name='file' value='hr.csv'/><ResourceAttribute name='accountId' value='uid'/></Resource>
+        <ReconcilePolicy name='Default'><Scheduling modes='FULL'><FullSchedule every='1' unit='days' start='2020-01-01T00:00:00'/></Scheduling></ReconcilePolicy></Waveset>
+        """.utf8).write(to: directory.appendingPathComponent("config.xml"))
+
+        let process = Process()
+        process.executableURL = try #require(ReconCommandTests.binary)
+        process.arguments = ["serve", "--server", "test", "--interval", "0.2"]
+        process.currentDirectoryURL = directory
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        let log = Collected()
+        errors.fileHandleForReading.readabilityHandler = { handle in log.append(handle.availableData) }
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        #expect(log.waitFor("recon serve: HR FULL success"), "missed run at start: \(log.value)")
+        try Data("<ReconcilePolicy name='Broken' resource='Ghost'/>".utf8).write(to: directory.appendingPathComponent("broken.xml"))
+        kill(process.processIdentifier, SIGHUP)
+        #expect(log.waitFor("keeping the old one"), "\(log.value)")
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("broken.xml"))
+        kill(process.processIdentifier, SIGHUP)
+        #expect(log.waitFor("configuration reloaded"), "\(log.value)")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(log.value.components(separatedBy: "HR FULL success").count == 2, "the missed slots ran once: \(log.value)")
+    }
+}

@@ -170,10 +170,15 @@ public enum CivilTime {
         return (n < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - digits.count)) + digits
     }
 
-    @inline(__always) static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+    /// The number of days of a month (1-12) in the proleptic Gregorian calendar.
+    public static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+        days(year: year, month: month + 1, day: 1) - days(year: year, month: month, day: 1)
+    }
+
+    @inline(__always) public static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
     }
 
-    @inline(__always) static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
+    @inline(__always) public static func floorMod(_ a: Int64, _ b: Int64) -> Int64 { a - floorDiv(a, b) * b }
 }
