@@ -176,6 +176,17 @@ public struct ReverseSyncPolicyDefinition: Sendable {
     public let modifiedAccounts: ModifiedAccountAction
     public let capabilityAttributes: [String]
     public let location: SourcePosition
+
+    public init(resource: String, defaultUser: String?, approver: String?, newAccounts: NewAccountAction,
+                modifiedAccounts: ModifiedAccountAction, capabilityAttributes: [String], location: SourcePosition) {
+        self.resource = resource
+        self.defaultUser = defaultUser
+        self.approver = approver
+        self.newAccounts = newAccounts
+        self.modifiedAccounts = modifiedAccounts
+        self.capabilityAttributes = capabilityAttributes
+        self.location = location
+    }
 }
 
 extension Substring {

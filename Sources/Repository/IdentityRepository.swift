@@ -36,6 +36,15 @@ public protocol IdentityRepository: Sendable {
     func task(id: Int64) throws -> TaskRecord?
     func resourceStatuses() throws -> [String: (status: String, task: Int64?)]
 
+    // Work items (reverse synchronization)
+    /// Adds a work item; its id is assigned by the repository and returned.
+    func addWorkItem(_ item: WorkItem) throws -> String
+    func workItems(includeDecided: Bool) throws -> [WorkItem]
+    func workItem(id: String) throws -> WorkItem?
+    func decideWorkItem(id: String, status: String, message: String?) throws
+    /// Records a finished provisioning task (a reverse-sync decision) and returns its id.
+    func recordTask(name: String, resource: String, status: String, details: String, server: String) throws -> Int64
+
     /// Runs `body` in one transaction.
     func write<T>(_ body: (RepositoryWriter) throws -> T) throws -> T
 }

@@ -139,6 +139,49 @@ public struct IndexQuery: Sendable {
     public init() {}
 }
 
+/// An approval work item of reverse synchronization (engine spec section 7).
+public struct WorkItem: Sendable, Hashable {
+    public enum Kind: String, Sendable { case newAccount = "NEW_ACCOUNT", modifiedAccount = "MODIFIED_ACCOUNT", capability = "CAPABILITY" }
+    /// One attribute's change: values as lists (a single value is a list of one); nil when absent.
+    public struct Change: Sendable, Hashable, Codable {
+        public var attribute: String
+        public var old: [String]?
+        public var new: [String]?
+        public var multi: Bool
+        public init(attribute: String, old: [String]?, new: [String]?, multi: Bool) {
+            self.attribute = attribute
+            self.old = old
+            self.new = new
+            self.multi = multi
+        }
+    }
+    public var id: String
+    public var resource: String
+    public var accountID: String
+    public var kind: Kind
+    public var suggestedUser: String?
+    public var approver: String?
+    public var changes: [Change]
+    /// open, approved, rejected or failed.
+    public var status: String
+    public var message: String?
+    public var created: Int64
+
+    public init(id: String, resource: String, accountID: String, kind: Kind, suggestedUser: String?, approver: String?,
+                changes: [Change], status: String = "open", message: String? = nil, created: Int64 = currentMillis()) {
+        self.id = id
+        self.resource = resource
+        self.accountID = accountID
+        self.kind = kind
+        self.suggestedUser = suggestedUser
+        self.approver = approver
+        self.changes = changes
+        self.status = status
+        self.message = message
+        self.created = created
+    }
+}
+
 /// Repository problems: what went wrong, said for an operator.
 public struct RepositoryError: Error, Sendable, CustomStringConvertible {
     public let description: String

@@ -60,6 +60,14 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
             CREATE TABLE resource_status (resource TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, task INTEGER);
             """)
         }
+        migrator.registerMigration("2: work items") { db in
+            try db.execute(sql: """
+            CREATE TABLE work_items (seq INTEGER PRIMARY KEY AUTOINCREMENT, resource TEXT NOT NULL, account_id TEXT NOT NULL,
+                kind TEXT NOT NULL, suggested_user TEXT, approver TEXT, changes TEXT NOT NULL, status TEXT NOT NULL,
+                message TEXT, created INTEGER NOT NULL, decided INTEGER);
+            CREATE INDEX work_items_by_status ON work_items(status);
+            """)
+        }
         return migrator
     }
 
@@ -359,6 +367,52 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
             var result: [String: (String, Int64?)] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM resource_status") { result[row["resource"]] = (row["status"], row["task"]) }
             return result
+        }
+    }
+
+    // MARK: Work items
+
+    public func addWorkItem(_ item: WorkItem) throws -> String {
+        let changes = String(decoding: try JSONEncoder().encode(item.changes), as: UTF8.self)
+        return try pool.write { db in
+            try db.execute(sql: "INSERT INTO work_items (resource, account_id, kind, suggested_user, approver, changes, status, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [item.resource, item.accountID, item.kind.rawValue, item.suggestedUser, item.approver, changes, item.status, item.message, item.created])
+            return "W\(db.lastInsertedRowID)"
+        }
+    }
+
+    public func workItems(includeDecided: Bool) throws -> [WorkItem] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM work_items" + (includeDecided ? "" : " WHERE status = 'open'") + " ORDER BY seq").map(Self.workItem)
+        }
+    }
+
+    public func workItem(id: String) throws -> WorkItem? {
+        guard id.hasPrefix("W"), let seq = Int64(id.dropFirst()) else { return nil }
+        return try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM work_items WHERE seq = ?", arguments: [seq]).map(Self.workItem) }
+    }
+
+    public func decideWorkItem(id: String, status: String, message: String?) throws {
+        guard id.hasPrefix("W"), let seq = Int64(id.dropFirst()) else { throw RepositoryError("no work item '\(id)'") }
+        try pool.write { db in
+            try db.execute(sql: "UPDATE work_items SET status = ?, message = ?, decided = ? WHERE seq = ?", arguments: [status, message, currentMillis(), seq])
+        }
+    }
+
+    private static func workItem(_ row: Row) -> WorkItem {
+        let seq: Int64 = row["seq"]
+        let changes = (try? JSONDecoder().decode([WorkItem.Change].self, from: Data((row["changes"] as String).utf8))) ?? []
+        return WorkItem(id: "W\(seq)", resource: row["resource"], accountID: row["account_id"],
+                        kind: WorkItem.Kind(rawValue: row["kind"]) ?? .newAccount, suggestedUser: row["suggested_user"],
+                        approver: row["approver"], changes: changes, status: row["status"], message: row["message"], created: row["created"])
+    }
+
+    public func recordTask(name: String, resource: String, status: String, details: String, server: String) throws -> Int64 {
+        try pool.write { db in
+            let now = currentMillis()
+            try db.execute(sql: "INSERT INTO tasks (name, resource, mode, server, pid, started, finished, status, details) VALUES (?, ?, 'ONCE', ?, ?, ?, ?, ?, ?)",
+                           arguments: [name, resource, server, Int64(getpid()), now, now, status, details])
+            return db.lastInsertedRowID
         }
     }
 

@@ -15,7 +15,8 @@ struct ReconCommand: ParsableCommand {
         commandName: "recon",
         abstract: "Reconcile identity repository users with the accounts on resources.",
         discussion: "Exit codes: 0 success, 1 the operation ran but failed or completed with errors, 2 usage or configuration error.",
-        subcommands: [Users.self, Run.self, Status.self, Cancel.self, Tasks.self, Index.self, Policy.self, Schedule.self, Serve.self])
+        subcommands: [Users.self, Run.self, Status.self, Cancel.self, Tasks.self, Index.self, Policy.self, Schedule.self, Serve.self,
+                      Explore.self, Worklist.self, Approve.self, Reject.self])
 
     /// Global options may come before the command words (`recon --config Samples run HR`);
     /// the parser expects them after, so they are moved there.

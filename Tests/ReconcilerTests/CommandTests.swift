@@ -73,6 +73,20 @@ import Testing
         let policy = try recon(["policy", "show", "HR"], in: directory)
         #expect(policy.output.contains("Correlate HR Account") && policy.output.contains("policy 'HR' (resource=HR)"))
 
+        // Explore and Correlate on the directory: every account is known from the reconciliation
+        // (none is new); a group added natively becomes an item.
+        #expect(try recon(["explore", "Directory"], in: directory).status == 0)
+        let csv = directory.appendingPathComponent("data/directory.csv")
+        let text = try String(contentsOf: csv, encoding: .utf8).replacingOccurrences(of: "ckent,clark.kent@example.com,staff,", with: "ckent,clark.kent@example.com,staff|admins,")
+        try Data(text.utf8).write(to: csv)
+        #expect(try recon(["explore", "Directory"], in: directory).status == 0)
+        let items = try #require(try json(try recon(["worklist", "--approver", "helpdesk", "--json"], in: directory).output) as? [[String: Any]])
+        try #require(items.map { $0["kind"] as? String } == ["CAPABILITY"])
+        #expect(Set(items[0].keys) == ["id", "resource", "accountId", "kind", "suggestedUser", "changes"])
+        #expect((items[0]["changes"] as? [[String: Any]])?.first?["new"] as? String == "admins")
+        #expect(try recon(["approve", try #require(items[0]["id"] as? String)], in: directory).status == 0)
+        #expect(try recon(["worklist", "--json"], in: directory).output.trimmingCharacters(in: .whitespacesAndNewlines) == "[]")
+
         // The second run finds what the first one fixed.
         let again = try #require(try json(try recon(["run", "HR", "--json"], in: directory).output) as? [String: Any])
         #expect((again["situations"] as? [String: Int])?["CONFIRMED"] == 16)
