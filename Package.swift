@@ -18,6 +18,7 @@ let package = Package(
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CJavaScriptCore", pkgConfig: "javascriptcoregtk-4.1",
                        providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]),
+        .systemLibrary(name: "CLDAP", path: "Sources/CLDAP", providers: [.apt(["libldap-dev"])]),
         .target(name: "XMLSource", dependencies: ["CLibXML2"]),
         .target(name: "XPRESS", dependencies: ["XMLSource", "CJavaScriptCore"],
                 resources: [.embedInCode("Resources/ReconRules.xml")]),
@@ -32,7 +33,7 @@ let package = Package(
         .executableTarget(name: "recon-bench", dependencies: [
             "XPRESS", "Reconciler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/recon-bench"),
-        .target(name: "Connectors", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource"]),
         .executableTarget(name: "recon", dependencies: [
@@ -41,8 +42,10 @@ let package = Package(
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
         .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
         .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck"]),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "recon"]),
+        .target(name: "TestSupport", path: "Tests/Support"),
+        .testTarget(name: "ConnectorsTests", dependencies: [
+            "TestSupport", "Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "recon", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

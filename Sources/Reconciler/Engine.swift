@@ -144,7 +144,27 @@ public enum Adapters {
                                         disabledAttribute: resource.attribute("disabledAttribute"),
                                         modifiedColumn: resource.attribute("modifiedColumn"), incremental: resource.supportsIncremental)
         case .ldap:
-            throw EngineError("LDAP resources are not available yet (resource '\(resource.name)')")
+            // The password comes from the file or, better, from the environment variable it names.
+            var password = resource.attribute("password")
+            if let variable = resource.attribute("passwordEnv"), !variable.isEmpty {
+                guard let value = ProcessInfo.processInfo.environment[variable] else {
+                    throw EngineError("resource '\(resource.name)': the environment variable \(variable) (passwordEnv) is not set")
+                }
+                password = value
+            }
+            let scope: LDAPAdapter.Scope = resource.attribute("scope")?.lowercased() == "one" ? .one : .sub
+            guard let pageSize = Int(resource.attribute("pageSize") ?? "500"), pageSize > 0 else {
+                throw EngineError("resource '\(resource.name)': pageSize must be a whole number above 0")
+            }
+            return LDAPAdapter(name: resource.name, url: resource.attribute("url") ?? "", bindDN: resource.attribute("bindDN"),
+                               password: password, baseDN: resource.attribute("baseDN") ?? "", scope: scope,
+                               filter: resource.attribute("filter"), objectClass: resource.attribute("objectClass") ?? "inetOrgPerson",
+                               accountIdAttribute: resource.attribute("accountId") ?? "uid",
+                               identityTemplate: resource.attribute("identityTemplate"),
+                               disabledAttribute: resource.attribute("disabledAttribute"), disabledValue: resource.attribute("disabledValue"),
+                               multiValuedAttributes: multi, pageSize: pageSize,
+                               startTLS: resource.attribute("startTLS")?.lowercased() == "true",
+                               caCertFile: resource.attribute("caCertFile").map(path), incremental: resource.supportsIncremental)
         }
     }
 }

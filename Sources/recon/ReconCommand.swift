@@ -184,7 +184,7 @@ extension ReconCommand {
         static let configuration = CommandConfiguration(abstract: "Reconcile resources now and print the summary.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Resources to reconcile (or --all).") var resources: [String] = []
-        @Flag(help: "Every configured resource, in name order.") var all = false
+        @Flag(help: "Every configured resource whose policy is not disabled (modes NONE), in name order.") var all = false
         @Flag(help: "A full reconciliation (the default).") var full = false
         @Flag(help: "Only what changed since the last run.") var incremental = false
         @Flag(name: .customLong("dry-run"), help: "Classify and report the responses it would take; change nothing.") var dryRun = false
@@ -196,7 +196,7 @@ extension ReconCommand {
 
         func run() throws {
             let engine = try global.engine()
-            let names = all ? engine.deployment.resources.keys.sorted() : resources
+            let names = all ? engine.deployment.resources.keys.sorted().filter { (try? engine.policy(for: $0).modes.value) != ReconcileModes.none } : resources
             for name in names where engine.deployment.resources[name] == nil {
                 throw usage("no resource named '\(name)' is configured (known: \(engine.deployment.resources.keys.sorted().joined(separator: ", ")))")
             }

@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TestSupport
 @testable import Connectors
 
 /// Runs `body` with a new empty directory, removed afterwards.
@@ -7,14 +8,6 @@ func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
     return try body(directory)
-}
-
-func writeFile(_ path: String, _ text: String) throws {
-    try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-}
-
-func readFile(_ path: String) throws -> String {
-    String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
 }
 
 func bytes(of path: String) throws -> Data {
