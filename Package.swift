@@ -32,6 +32,7 @@ let package = Package(
         ]),
         .executableTarget(name: "recon-bench", dependencies: [
             "XPRESS", "Reconciler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -12,15 +12,15 @@ struct ReconBench: ParsableCommand {
 
     struct Reconcile: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Full reconciliation runs of a generated FlatFile deployment (situation counts checked).")
+            abstract: "Reconciliation of a generated deployment on FlatFile and DatabaseTable resources against the sqlite3 floor (situation counts checked).")
 
         @Option(help: "Users and accounts.") var accounts = 100_000
 
         func run() throws {
             let rows = try ReconcileBenchmark(accounts: accounts).run()
-            print("step                                   seconds   accounts/s   peak MB")
+            print("step                                              seconds   accounts/s   peak MB")
             for row in rows {
-                print(row.name.padding(toLength: 36, withPad: " ", startingAt: 0)
+                print(row.name.padding(toLength: 48, withPad: " ", startingAt: 0)
                       + String(format: "%10.2f  %11.0f  %8.0f", row.seconds, Double(row.accounts) / row.seconds, row.peakMegabytes))
             }
         }

@@ -1,12 +1,15 @@
 import Connectors
 import Deployment
 import Foundation
+import GRDB
 import Reconciler
 import Repository
 import XPRESS
 
-/// A synthetic deployment of N users and N accounts on a FlatFile resource, reconciled in full
-/// twice (the second run finds nothing changed), with the situation counts checked.
+/// A synthetic deployment of N users and N accounts on a FlatFile (and on a DatabaseTable)
+/// resource: a full run, an unchanged second full run, an incremental run after 1% of the
+/// accounts changed, and the floor measured in the same run: `sqlite3` importing the same two
+/// CSV files and joining them on the correlation attribute. Situation counts are checked.
 struct ReconcileBenchmark {
     let accounts: Int
 
@@ -17,21 +20,78 @@ struct ReconcileBenchmark {
         let peakMegabytes: Double
     }
 
+    enum Kind: String { case flatFile = "FlatFile", databaseTable = "DatabaseTable" }
+
     /// 90% of the accounts are linked, 5% belong to assigned users (FOUND), 5% are unowned and
-    /// correlate by email through an XPRESS rule returning an AttributeCondition (UNASSIGNED).
+    /// correlate by email through an XPRESS rule returning an AttributeCondition, confirmed by
+    /// the standard email confirmation rule (UNASSIGNED).
     func run() throws -> [Row] {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-bench-\(getpid())")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        try writeData(directory)
+        var rows = [try floor(directory)]
+        for kind in [Kind.flatFile, .databaseTable] { rows += try reconcile(kind, directory) }
+        return rows
+    }
 
-        var csv = "uid,email,department\n"
-        csv.reserveCapacity(accounts * 40)
-        for index in 0..<accounts { csv += "a\(index),user\(index)@example.com,dept\(index % 50)\n" }
-        try Data(csv.utf8).write(to: directory.appendingPathComponent("accounts.csv"))
+    private func user(_ index: Int) -> String { index % 20 == 18 ? "a\(index)" : "user\(index)" }
+
+    private func writeData(_ directory: URL) throws {
+        var accountsCSV = "uid,email,department\n", usersCSV = "name,email\n"
+        accountsCSV.reserveCapacity(accounts * 40)
+        usersCSV.reserveCapacity(accounts * 32)
+        for index in 0..<accounts {
+            accountsCSV += "a\(index),user\(index)@example.com,dept\(index % 50)\n"
+            usersCSV += "\(user(index)),user\(index)@example.com\n"
+        }
+        try Data(accountsCSV.utf8).write(to: directory.appendingPathComponent("accounts.csv"))
+        try Data(usersCSV.utf8).write(to: directory.appendingPathComponent("users.csv"))
+        let database = try DatabaseQueue(path: directory.appendingPathComponent("accounts.db").path)
+        try database.write { db in
+            try db.execute(sql: "CREATE TABLE accounts (uid TEXT PRIMARY KEY, email TEXT, department TEXT)")
+            let insert = try db.makeStatement(sql: "INSERT INTO accounts VALUES (?, ?, ?)")
+            for index in 0..<accounts { try insert.execute(arguments: ["a\(index)", "user\(index)@example.com", "dept\(index % 50)"]) }
+        }
+    }
+
+    /// sqlite3 importing both CSV files and joining them on the email.
+    private func floor(_ directory: URL) throws -> Row {
+        let script = """
+        .mode csv
+        .import \(directory.path)/users.csv users
+        .import \(directory.path)/accounts.csv accounts
+        CREATE INDEX users_email ON users(email);
+        SELECT count(*) FROM accounts a JOIN users u ON u.email = a.email;
+
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        process.arguments = [":memory:"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        var result = ""
+        let seconds = try time {
+            try process.run()
+            input.fileHandleForWriting.write(Data(script.utf8))
+            try input.fileHandleForWriting.close()
+            result = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+        }
+        guard result.trimmingCharacters(in: .whitespacesAndNewlines) == String(accounts) else {
+            throw BenchmarkError("sqlite3 joined \(result) rows, expected \(accounts) (is sqlite3 installed?)")
+        }
+        return Row(name: "floor: sqlite3 import + join", seconds: seconds, accounts: accounts, peakMegabytes: 0)
+    }
+
+    private func reconcile(_ kind: Kind, _ directory: URL) throws -> [Row] {
+        let source = kind == .flatFile ? "<ResourceAttribute name='file' value='accounts.csv'/>"
+            : "<ResourceAttribute name='file' value='accounts.db'/><ResourceAttribute name='table' value='accounts'/>"
         let config = """
         <Waveset>
-          <Resource name='Bench' type='FlatFile'><ResourceAttribute name='file' value='accounts.csv'/><ResourceAttribute name='accountId' value='uid'/></Resource>
+          <Resource name='Bench' type='\(kind.rawValue)'>\(source)<ResourceAttribute name='accountId' value='uid'/></Resource>
           <ReconcilePolicy name='Bench' resource='Bench'>
             <Correlation correlationRule='USER_EMAIL_MATCHES_ACCOUNT_EMAIL_CORR' confirmationRule='USER_EMAIL_MATCHES_ACCOUNT_EMAIL_CONF'/>
           </ReconcilePolicy>
@@ -42,32 +102,70 @@ struct ReconcileBenchmark {
         let (deployment, problems) = DeploymentLoader.load([document], library: library)
         guard problems.isEmpty else { throw BenchmarkError("\(problems)") }
 
-        let repository = try SQLiteRepository(path: directory.appendingPathComponent("recon.db").path)
+        let repositoryFile = directory.appendingPathComponent("recon-\(kind.rawValue).db").path
+        let repository = try SQLiteRepository(path: repositoryFile)
         var users: [User] = []
         users.reserveCapacity(accounts)
         for index in 0..<accounts {
             let share = index % 20
-            let name = share == 18 ? "a\(index)" : "user\(index)"
-            users.append(User(name: name, attributes: ["email": .single("user\(index)@example.com")],
+            users.append(User(name: user(index), attributes: ["email": .single("user\(index)@example.com")],
                               assignedResources: share == 18 ? ["Bench"] : [],
                               accounts: share < 18 ? [AccountLink(resource: "Bench", accountID: "a\(index)")] : []))
         }
         let importSeconds = try time { try repository.saveUsers(users) }
         users = []
         let engine = Engine(deployment: deployment, configDirectory: directory.path, repository: repository)
-        var options = RunOptions()
-        options.server = "bench"
-        var rows = [Row(name: "import \(accounts) users", seconds: importSeconds, accounts: accounts, peakMegabytes: peakMegabytes())]
-        for name in ["first full run", "second full run (unchanged)"] {
-            var summary: RunSummary?
-            let seconds = try time { summary = try engine.reconcile("Bench", options: options) }
-            let expected = accounts / 20
-            guard let summary, summary.status == "success", summary.situations[.found] == expected,
-                  summary.situations[.unassigned] == expected, summary.situations[.confirmed] == accounts - 2 * expected
-            else { throw BenchmarkError("unexpected result: \(String(describing: summary?.situations)) \(summary?.errors.prefix(3) ?? [])") }
-            rows.append(Row(name: name, seconds: seconds, accounts: accounts, peakMegabytes: peakMegabytes()))
+        var rows = [Row(name: "\(kind.rawValue): import users", seconds: importSeconds, accounts: accounts, peakMegabytes: peakMegabytes())]
+        let expected = accounts / 20
+        for (name, mode) in [("first full run", RunOptions.Mode.full), ("second full run (unchanged)", .full)] {
+            let summary = try measure(engine, mode) { seconds in
+                rows.append(Row(name: "\(kind.rawValue): \(name)", seconds: seconds, accounts: accounts, peakMegabytes: peakMegabytes()))
+            }
+            guard summary.situations[.found] == expected, summary.situations[.unassigned] == expected,
+                  summary.situations[.confirmed] == accounts - 2 * expected
+            else { throw BenchmarkError("unexpected situations: \(summary.situations) \(summary.errors.prefix(3))") }
+        }
+        // 1% of the accounts change department: an incremental run examines only those.
+        let changed = Swift.max(1, accounts / 100)
+        try change(kind, directory, count: changed)
+        let incremental = try measure(engine, .incremental) { seconds in
+            rows.append(Row(name: "\(kind.rawValue): incremental after 1% changed", seconds: seconds, accounts: accounts,
+                            peakMegabytes: peakMegabytes()))
+        }
+        guard incremental.situations.values.reduce(0, +) == changed else {
+            throw BenchmarkError("the incremental run examined \(incremental.situations.values.reduce(0, +)) accounts, expected \(changed)")
         }
         return rows
+    }
+
+    private func measure(_ engine: Engine, _ mode: RunOptions.Mode, _ report: (Double) -> Void) throws -> RunSummary {
+        var options = RunOptions()
+        options.server = "bench"
+        options.mode = mode
+        var summary: RunSummary?
+        report(try time { summary = try engine.reconcile("Bench", options: options) })
+        guard let summary, summary.status == "success" else { throw BenchmarkError("the run did not succeed: \(String(describing: summary?.errors.prefix(3)))") }
+        return summary
+    }
+
+    /// Changes the department of the first `count` linked accounts (every 20th is skipped so
+    /// that only CONFIRMED accounts change).
+    private func change(_ kind: Kind, _ directory: URL, count: Int) throws {
+        let indexes = (0..<accounts).lazy.filter { $0 % 20 < 18 }.prefix(count)
+        switch kind {
+        case .flatFile:
+            var csv = "uid,email,department\n"
+            let changed = Set(indexes)
+            for index in 0..<accounts {
+                csv += "a\(index),user\(index)@example.com,\(changed.contains(index) ? "moved" : "dept\(index % 50)")\n"
+            }
+            try Data(csv.utf8).write(to: directory.appendingPathComponent("accounts.csv"))
+        case .databaseTable:
+            let database = try DatabaseQueue(path: directory.appendingPathComponent("accounts.db").path)
+            try database.write { db in
+                for index in indexes { try db.execute(sql: "UPDATE accounts SET department = 'moved' WHERE uid = ?", arguments: ["a\(index)"]) }
+            }
+        }
     }
 
     /// The process's peak resident memory so far.
