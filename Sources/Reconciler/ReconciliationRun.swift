@@ -16,6 +16,9 @@ struct ReconciliationRun {
     private(set) var summary: RunSummary
     private let log = LogBuffer()
     private let evaluator: Evaluator
+    /// The correlation and confirmation rules, their argument names resolved once per run.
+    private let correlationCall: PreparedRuleCall?
+    private let confirmationCall: PreparedRuleCall?
     private let started = currentMillis()
 
     /// What reconciliation concluded about one account.
@@ -44,7 +47,10 @@ struct ReconciliationRun {
         self.adapter = adapter
         self.taskID = taskID
         self.options = options
-        self.evaluator = engine.evaluator(log: log)
+        let evaluator = engine.evaluator(log: log)
+        self.evaluator = evaluator
+        correlationCall = evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"])
+        confirmationCall = policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) }
         summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
         for situation in Situation.allCases { summary.situations[situation] = 0 }
     }
@@ -200,17 +206,24 @@ struct ReconciliationRun {
     /// Step 4: the correlation rule's candidates, less those the confirmation rule rejects.
     private func correlate(_ account: Account) throws -> Outcome {
         let accountValue = Values.account(account)
-        let result = try evaluator.call(rule: policy.correlationRule.value, arguments: [("account", accountValue)])
-        var notes = ["correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))"]
+        guard let correlation = correlationCall else {
+            throw EngineError("no rule named '\(policy.correlationRule.value)' is loaded")
+        }
+        let result = try correlation.call([accountValue])
+        var notes: [String] = []
+        if explaining { notes.append("correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))") }
         var candidates = try resolveCandidates(result)
-        notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))")
+        if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
+        var users: [String: User] = [:]
         if let confirmation = policy.confirmationRule.value, !candidates.isEmpty {
+            guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
             var confirmed: [String] = []
             for candidate in candidates {
                 guard let user = try repository.user(named: candidate) else { continue }
+                users[candidate] = user
                 let view = Values.userView(user, accounts: try repository.indexEntries(owner: candidate))
-                let verdict = Values.verdict(try evaluator.call(rule: confirmation, arguments: [("userview", view), ("account", accountValue)]))
-                notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate)")
+                let verdict = Values.verdict(try confirmationCall.call([view, accountValue]))
+                if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate)") }
                 if verdict { confirmed.append(candidate) }
             }
             candidates = confirmed
@@ -220,7 +233,7 @@ struct ReconciliationRun {
         case 0:
             return Outcome(accountID: account.id, account: account, situation: .unmatched, owner: nil, explanation: explanation)
         case 1:
-            let user = try repository.user(named: candidates[0])
+            let user = try users[candidates[0]] ?? repository.user(named: candidates[0])
             let assigned = user?.assignedResources.contains(resource.name) ?? false
             return Outcome(accountID: account.id, account: account, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
         default:
