@@ -8,17 +8,7 @@ import Testing
 /// disabled), a person below `ou=contractors,ou=people`, and an entry of another class; all last
 /// modified in 2020.
 private let fixture: String = {
-    var ldif = """
-        dn: dc=example,dc=com
-        objectClass: dcObject
-        objectClass: organization
-        dc: example
-        o: Example
-
-        dn: ou=people,dc=example,dc=com
-        objectClass: organizationalUnit
-        ou: people
-
+    var ldif = Slapd.baseEntries + """
         dn: cn=printer,ou=people,dc=example,dc=com
         objectClass: organizationalRole
         cn: printer

@@ -8,19 +8,7 @@ import Testing
 
 /// One directory entry per situation (mail is what the correlation rule matches).
 private let directoryFixture: String = {
-    var ldif = """
-    dn: dc=example,dc=com
-    objectClass: dcObject
-    objectClass: organization
-    dc: example
-    o: Example
-
-    dn: ou=people,dc=example,dc=com
-    objectClass: organizationalUnit
-    ou: people
-
-
-    """
+    var ldif = Slapd.baseEntries
     for (uid, mail) in [("alice", "alice@example.com"), ("shared", "shared@example.com"), ("dave", "dave@example.com"),
                         ("x9", "erin@example.com"), ("nobody", "nobody@example.com"), ("twin", "t@example.com")] {
         ldif += "dn: uid=\(uid),ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: \(uid)\ncn: \(uid)\nsn: \(uid)\nmail: \(mail)\n\n"

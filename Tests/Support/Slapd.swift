@@ -15,6 +15,20 @@ public final class Slapd {
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: executable) }
     public static let rootDN = "cn=admin,dc=example,dc=com"
     public static let rootPassword = "secret"
+    /// The suffix entry and `ou=people` below it, in LDIF: the start of every fixture.
+    public static let baseEntries = """
+        dn: dc=example,dc=com
+        objectClass: dcObject
+        objectClass: organization
+        dc: example
+        o: Example
+
+        dn: ou=people,dc=example,dc=com
+        objectClass: organizationalUnit
+        ou: people
+
+
+        """
 
     public let port: UInt16
     /// The port of `ldaps://` connections; nil without TLS.
