@@ -41,7 +41,7 @@ let package = Package(
             "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
-        .testTarget(name: "XPRESSTests", dependencies: ["XPRESS"]),
+        .testTarget(name: "XPRESSTests", dependencies: ["XPRESS", "xpress"]),
         .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck"]),
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ConnectorsTests", dependencies: [
