@@ -59,8 +59,7 @@ public struct Evaluator: Sendable {
         }
         let (evaluation, scope) = start(variables)
         do {
-            return try rule.invoke(evaluation, arguments: arguments.map { (Symbol($0.0), $0.1) }, caller: scope,
-                                   callSite: rule.location)
+            return try rule.invoke(evaluation, arguments: arguments.map { (Symbol($0.0), $0.1) }, caller: scope, callSite: nil)
         } catch {
             throw runtimeError(error, evaluation, at: rule.location)
         }
@@ -104,7 +103,7 @@ public struct PreparedRuleCall: Sendable {
         arguments.reserveCapacity(symbols.count)
         for (index, symbol) in symbols.enumerated() where index < values.count { arguments.append((symbol, values[index])) }
         do {
-            return try rule.invoke(evaluation, arguments: arguments, caller: host, callSite: rule.location)
+            return try rule.invoke(evaluation, arguments: arguments, caller: host, callSite: nil)
         } catch {
             switch error {
             case .failure(let failure): throw failure

@@ -32,10 +32,11 @@ public final class Rule: Sendable {
 
     /// Evaluates the rule: a new scope (whose parent is the caller's, unless `localScope`),
     /// defaults first, then every passed argument that is not locked.
+    /// `callSite` nil: the evaluation starts here (no caller frame to show in errors).
     func invoke(_ e: Evaluation, arguments passed: [(Symbol, Value)], caller: Scope,
-                callSite: SourcePosition) throws(Interrupt) -> Value {
-        try e.push("rule", name, at: callSite)
-        defer { e.pop() }
+                callSite: SourcePosition?) throws(Interrupt) -> Value {
+        if let callSite { try e.push("rule", name, at: callSite) }
+        defer { if callSite != nil { e.pop() } }
         let scope = Scope(parent: localScope ? nil : caller)
         let (outerScope, outerRule) = (e.ruleScope, e.currentRule)
         e.ruleScope = scope
