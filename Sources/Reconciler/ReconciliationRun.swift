@@ -37,6 +37,8 @@ struct ReconciliationRun {
     private var pendingHistory: [(String, Situation, String?, String?)] = []
     private var previous: [String: IndexEntry] = [:]
     private var examined = 0
+    /// Accounts of the resource that users link, for the natively-removed safeguard.
+    private var linkedAccounts = 0
     private var errorCount = 0
     private var stopped: String?
 
@@ -68,6 +70,7 @@ struct ReconciliationRun {
         // Step 1: what the repository expects.
         var claims: [String: [String]] = [:]
         for (accountID, user) in try repository.links(on: resource.name) { claims[accountID, default: []].append(user) }
+        linkedAccounts = claims.count
         var expected: [String: [String]] = [:]
         for user in try repository.assignedWithoutLink(on: resource.name) {
             expected[try expectedAccountID(of: user), default: []].append(user)
@@ -219,9 +222,9 @@ struct ReconciliationRun {
             guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
             var confirmed: [String] = []
             for candidate in candidates {
-                guard let user = try repository.user(named: candidate) else { continue }
+                guard let (user, owned) = try repository.userWithAccounts(named: candidate) else { continue }
                 users[candidate] = user
-                let view = Values.userView(user, accounts: try repository.indexEntries(owner: candidate))
+                let view = Values.userView(user, accounts: owned)
                 let verdict = Values.verdict(try confirmationCall.call([view, accountValue]))
                 if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate)") }
                 if verdict { confirmed.append(candidate) }
@@ -285,7 +288,7 @@ struct ReconciliationRun {
 
     /// Carries out the responses, resource changes as one batch.
     private mutating func respond(_ outcomes: [Outcome]) throws {
-        let linked = try Set(repository.links(on: resource.name).map(\.accountID)).count
+        let linked = linkedAccounts
         let limit = policy.maxNativelyRemovedPercent.value
         let removalBlocked = limit > 0 && linked > 0 && Double(summary.situations[.deleted] ?? 0) > Double(linked) * Double(limit) / 100
         if removalBlocked {

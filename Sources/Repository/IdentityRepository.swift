@@ -8,6 +8,8 @@ public protocol IdentityRepository: Sendable {
     func saveUsers(_ users: [User]) throws
     func allUsers() throws -> [User]
     func user(named name: String) throws -> User?
+    /// A user and the Account Index rows it owns, read together (a user view's ingredients).
+    func userWithAccounts(named name: String) throws -> (User, [IndexEntry])?
     func existingUsers(_ names: [String]) throws -> [String]
     func findUsers(_ conditions: [UserCondition]) throws -> [String]
     func links(on resource: String) throws -> [(accountID: String, user: String)]

@@ -88,10 +88,20 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
         try pool.read { db in try Self.loadUser(name, db) }
     }
 
+    public func userWithAccounts(named name: String) throws -> (User, [IndexEntry])? {
+        try pool.read { db in
+            guard let user = try Self.loadUser(name, db) else { return nil }
+            let owned = try Row.fetchAll(db, sql: "SELECT * FROM account_index WHERE owner = ? ORDER BY resource, account_id",
+                                         arguments: [name]).map(Self.entry)
+            return (user, owned)
+        }
+    }
+
     static func loadUser(_ name: String, _ db: Database) throws -> User? {
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name]) != nil else { return nil }
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM users WHERE name = ?"), arguments: [name]) != nil else { return nil }
         var attributes: [String: AttributeValue] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, value, multi FROM user_attributes WHERE user = ? ORDER BY name, position", arguments: [name]) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT name, value, multi FROM user_attributes WHERE user = ? ORDER BY name, position"),
+                                    arguments: [name]) {
             let key: String = row["name"], value: String = row["value"], multi: Bool = row["multi"]
             if multi {
                 attributes[key] = .multi((attributes[key]?.values ?? []) + [value])
@@ -99,8 +109,8 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
                 attributes[key] = .single(value)
             }
         }
-        let assigned = try String.fetchAll(db, sql: "SELECT resource FROM assignments WHERE user = ?", arguments: [name])
-        let links = try Row.fetchAll(db, sql: "SELECT resource, account_id FROM links WHERE user = ?", arguments: [name])
+        let assigned = try String.fetchAll(db.cachedStatement(sql: "SELECT resource FROM assignments WHERE user = ?"), arguments: [name])
+        let links = try Row.fetchAll(db.cachedStatement(sql: "SELECT resource, account_id FROM links WHERE user = ?"), arguments: [name])
             .map { AccountLink(resource: $0["resource"], accountID: $0["account_id"]) }
         return User(name: name, attributes: attributes, assignedResources: Set(assigned), accounts: Set(links))
     }
@@ -123,7 +133,7 @@ public final class SQLiteRepository: IdentityRepository, @unchecked Sendable {
             arguments += values
         }
         let sql = "SELECT name FROM users u WHERE " + clauses.joined(separator: " AND ") + " ORDER BY name LIMIT 1000"
-        return try pool.read { db in try String.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)) }
+        return try pool.read { db in try String.fetchAll(db.cachedStatement(sql: sql), arguments: StatementArguments(arguments)) }
     }
 
     /// One condition as SQL over `users u`. Equality and prefixes go through the indexes
