@@ -113,10 +113,4 @@ public final class Daemon: @unchecked Sendable {
 
     /// Waits for the runs in progress (tests).
     public func waitForRuns() { group.wait() }
-
-    public var isIdle: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return running.isEmpty
-    }
 }

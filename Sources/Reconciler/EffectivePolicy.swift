@@ -1,5 +1,6 @@
 import Deployment
 import XMLSource
+import XPRESS
 
 /// A resource's policy after inheritance (Default <- resourceType <- resource), each value with
 /// where it came from (`recon policy show`).
@@ -113,14 +114,7 @@ public struct EffectivePolicy: Sendable {
     }
 
     private func describe(_ schedule: ScheduleDefinition) -> String {
-        "every \(schedule.every) \(schedule.unit.rawValue) from \(CivilTimeText.iso(schedule.startMillis)) \(schedule.timeZone.identifier)"
+        "every \(schedule.every) \(schedule.unit.rawValue) from \(CivilTime.isoString(millis: schedule.startMillis)) \(schedule.timeZone.identifier)"
             + (schedule.repetitionRule.map { ", repetitionRule \($0)" } ?? "")
     }
-}
-
-import XPRESS
-
-/// Dates as text for people and JSON.
-enum CivilTimeText {
-    static func iso(_ millis: Int64) -> String { CivilTime.isoString(millis: millis) }
 }

@@ -13,10 +13,6 @@ enum Values {
         return .map(map)
     }
 
-    static func account(id: String, attributes: [AccountAttribute]) -> Value {
-        account(Account(id: id, attributes: attributes.map { ($0.name, $0.value) }))
-    }
-
     static func value(_ attribute: AttributeValue) -> Value {
         switch attribute {
         case .single(let text): .string(text)

@@ -63,12 +63,6 @@ public final class XMLElement: Sendable {
         for case .text(let t) in children { result += t }
         return result
     }
-
-    /// True when the element holds text other than white space.
-    public var hasSignificantText: Bool {
-        for case .text(let t) in children where t.contains(where: { !$0.isWhitespace }) { return true }
-        return false
-    }
 }
 
 /// The outcome of parsing one document: the root element when the document was well-formed and

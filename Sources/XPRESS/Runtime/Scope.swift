@@ -117,16 +117,4 @@ final class Scope {
         }
         return nil
     }
-
-    /// All bindings visible from here, innermost first wins (for `env` listings and traces).
-    var visibleNames: [Symbol] {
-        var seen = Set<Symbol>()
-        var result: [Symbol] = []
-        var scope: Scope? = self
-        while let current = scope {
-            for symbol in current.symbols where seen.insert(symbol).inserted { result.append(symbol) }
-            scope = current.parent
-        }
-        return result
-    }
 }
