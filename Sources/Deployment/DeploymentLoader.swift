@@ -29,6 +29,10 @@ public struct Deployment: Sendable {
     public let policies: [PolicyLevel: ReconcilePolicyDefinition]
     public let reverseSyncPolicies: [String: ReverseSyncPolicyDefinition]
     public let library: RuleLibrary
+
+    /// A deployment that defines nothing.
+    public static let empty = Deployment(resources: [:], administrators: [:], forms: [:], policies: [:],
+                                         reverseSyncPolicies: [:], library: .empty)
 }
 
 /// Stable id of configuration problems (rulecheck's RC0001).

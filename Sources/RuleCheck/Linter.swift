@@ -8,6 +8,15 @@ import XPRESS
 public struct LintReport: Sendable {
     public let findings: [Diagnostic]
     public let fileCount: Int
+    /// The configuration the linted files define, as the engine loads it (with the errors
+    /// among `findings`, the engine rejects it).
+    public let deployment: Deployment
+
+    public init(findings: [Diagnostic], fileCount: Int, deployment: Deployment = .empty) {
+        self.findings = findings
+        self.fileCount = fileCount
+        self.deployment = deployment
+    }
     public var errorCount: Int { findings.filter { $0.severity == .error }.count }
     public var warningCount: Int { findings.filter { $0.severity == .warning }.count }
 }
@@ -45,7 +54,7 @@ public enum Linter {
         let includesStandardLibrary = (linted + context).contains(where: \.isStandardLibrary)
         let (library, linkProblems) = RuleLoader.link(linted.map(\.loaded) + context.map(\.loaded),
                                                       includeStandardLibrary: !includesStandardLibrary)
-        let (_, deploymentProblems) = DeploymentLoader.load(linted.map(\.loaded), library: library, context: context.map(\.loaded))
+        let (deployment, deploymentProblems) = DeploymentLoader.load(linted.map(\.loaded), library: library, context: context.map(\.loaded))
         var crossFile: [String: [Diagnostic]] = [:]
         for problem in linkProblems + deploymentProblems { crossFile[problem.location.file, default: []].append(problem) }
 
@@ -61,7 +70,7 @@ public enum Linter {
         }
         findings.sort { ($0.location.file, $0.location.line, $0.location.column, $0.id, $0.message)
             < ($1.location.file, $1.location.line, $1.location.column, $1.id, $1.message) }
-        return LintReport(findings: unique(findings), fileCount: files.count)
+        return LintReport(findings: unique(findings), fileCount: files.count, deployment: deployment)
     }
 
     private static func unique(_ findings: [Diagnostic]) -> [Diagnostic] {

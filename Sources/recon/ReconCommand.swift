@@ -89,20 +89,15 @@ enum ConfigurationLoader {
         id.hasPrefix("XML") || id.hasPrefix("XP01") || ["XP0202", "XP0203", "XP0204", "XP0401", "XP0402", "XP0501", "RC0001"].contains(id)
     }
 
+    /// The deployment in `directory` and the problems that reject it; every file is read and
+    /// parsed once, by the linter, whose loaders are the engine's.
     static func load(directory: String) -> (Deployment, [Diagnostic]) {
-        var problems: [Diagnostic] = []
         do {
             let report = try Linter.lint(paths: [directory])
-            problems = report.findings.filter { $0.severity == .error && rejects($0.id) }
+            return (report.deployment, report.findings.filter { $0.severity == .error && rejects($0.id) })
         } catch {
-            problems.append(Diagnostic(id: "RC0001", message: "\(error)", location: SourcePosition(file: directory, line: 1, column: 1)))
+            return (.empty, [Diagnostic(id: "RC0001", message: "\(error)", location: SourcePosition(file: directory, line: 1, column: 1))])
         }
-        let files = (try? RuleLoader.files(in: [directory])) ?? []
-        let documents = files.map { RuleLoader.load(path: $0) }
-        let standard = files.contains { FileManager.default.contents(atPath: $0).map { RuleLoader.isStandardLibrary([UInt8]($0)) } ?? false }
-        let (library, _) = RuleLoader.link(documents, includeStandardLibrary: !standard)
-        let (deployment, _) = DeploymentLoader.load(documents, library: library)
-        return (deployment, problems)
     }
 }
 
