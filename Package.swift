@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
@@ -35,7 +38,10 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),
-        .target(name: "Repository", dependencies: ["Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Repository", dependencies: [
+            "Connectors", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource"]),
         .executableTarget(name: "recon", dependencies: [
             "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -103,7 +103,7 @@ struct ReconcileBenchmark {
         guard problems.isEmpty else { throw BenchmarkError("\(problems)") }
 
         let repositoryFile = directory.appendingPathComponent("recon-\(kind.rawValue).db").path
-        let repository = try SQLiteRepository(path: repositoryFile)
+        let repository = try SQLRepository(sqlitePath: repositoryFile)
         var users: [User] = []
         users.reserveCapacity(accounts)
         for index in 0..<accounts {

@@ -181,6 +181,7 @@ public struct DeploymentLoader {
             switch child.name {
             case "Scheduling":
                 policy.server = sourced(child, "server")
+                policy.buckets = integer(child, "buckets", 1...1024)
                 if let modes = child.attribute("modes") {
                     if let value = ReconcileModes(rawValue: modes) {
                         policy.modes = Sourced(value: value, location: child.location)

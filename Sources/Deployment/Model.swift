@@ -145,7 +145,11 @@ public struct ReconcilePolicyDefinition: Sendable {
     public let name: String
     public let level: PolicyLevel
     public let location: SourcePosition
+    /// The servers that may run this resource's reconciliations (names separated by commas
+    /// or spaces); none named means any.
     public var server: Sourced<String>?
+    /// Into how many buckets a scheduled full run is split, for the servers to share.
+    public var buckets: Sourced<Int>?
     public var modes: Sourced<ReconcileModes>?
     public var fullSchedule: Sourced<ScheduleDefinition>?
     public var incrementalSchedule: Sourced<ScheduleDefinition>?

@@ -5,6 +5,12 @@ import Repository
 /// policy names this server (or no server). At most one run per resource at a time and at most
 /// `parallelism` at once; a missed slot (the daemon was down) runs once, not once per slot.
 /// Time comes from `clock`, so tests drive the daemon on a fake clock with `tick()`.
+///
+/// Several daemons may share one repository (a cluster): each heartbeats, a slot that another
+/// server already ran is not run again, the running task is the resource's lease
+/// (`Cluster.swift`), the tasks of a server that went silent are failed so that the next due
+/// run goes to a live server, and every daemon helps with the buckets of bucketed runs of the
+/// resources it may run.
 public final class Daemon: @unchecked Sendable {
     public typealias Clock = @Sendable () -> Int64
 
@@ -19,6 +25,7 @@ public final class Daemon: @unchecked Sendable {
     private var running: Set<String> = []
     private var stopping = false
     private let group = DispatchGroup()
+    private var heartbeat: Heartbeat?
 
     public init(engine: Engine, server: String, parallelism: Int = 2, clock: @escaping Clock = { currentMillis() },
                 log: @escaping @Sendable (String) -> Void) throws {
@@ -27,8 +34,15 @@ public final class Daemon: @unchecked Sendable {
         self.parallelism = max(1, parallelism)
         self.clock = clock
         self.log = log
+        try engine.repository.heartbeat(server: server)
+        heartbeat = Heartbeat(repository: engine.repository, server: server)
         try engine.repository.recoverInterruptedTasks(server: server)
-        // A slot is handled when a run started at or after it: missed slots run once at start.
+        try noteRunsInRepository(engine)
+    }
+
+    /// A slot is handled when a run started at or after it, on any server: missed slots run
+    /// once at start, and a slot another server ran is not run again.
+    private func noteRunsInRepository(_ engine: Engine) throws {
         for task in try engine.repository.tasks(resource: nil, name: "Reconcile", limit: 1000) {
             let key = Self.key(task.resource, task.mode)
             handled[key] = max(handled[key] ?? 0, task.started)
@@ -41,20 +55,30 @@ public final class Daemon: @unchecked Sendable {
     private func resources(_ engine: Engine) -> [String] {
         engine.deployment.resources.keys.sorted().filter { name in
             guard let policy = try? engine.policy(for: name) else { return false }
-            return (policy.server.value == nil || policy.server.value == server) && policy.modes.value != .none
+            return policy.allows(server: server) && policy.modes.value != .none
         }
     }
 
-    /// Starts every due run that a free slot allows; returns the (resource, mode) started.
+    /// Starts every due run that a free slot allows, then takes buckets of bucketed runs while
+    /// slots remain; returns the (resource, mode) of the runs started.
     @discardableResult
     public func tick() -> [(String, RunOptions.Mode)] {
         let now = clock()
         lock.lock()
         defer { lock.unlock() }
         guard !stopping else { return [] }
+        let repository = engine.repository
+        do {
+            try repository.failTasksOfSilentServers()
+            try noteRunsInRepository(engine)
+        } catch {
+            log("recon serve: the repository cannot be read: \(error)")
+            return []
+        }
         let scheduler = Scheduler(engine: engine)
+        let eligible = resources(engine)
         var started: [(String, RunOptions.Mode)] = []
-        for resource in resources(engine) where !running.contains(resource) && running.count < parallelism {
+        for resource in eligible where !running.contains(resource) && running.count < parallelism {
             // The due job of each mode; a full run wins when both are due and covers the other.
             let fullKey = Self.key(resource, RunOptions.Mode.full.rawValue), incrementalKey = Self.key(resource, RunOptions.Mode.incremental.rawValue)
             let full = try? scheduler.dueJob(resource, mode: .full, now: now, after: handled[fullKey] ?? 0)
@@ -63,30 +87,40 @@ public final class Daemon: @unchecked Sendable {
             let mode = job.mode
             if let full { handled[fullKey] = full.computed }
             if let incremental { handled[incrementalKey] = incremental.computed }
-            running.insert(resource)
             started.append((resource, mode))
-            launch(resource, mode, engine)
+            let buckets = mode == .full ? (try? engine.policy(for: resource).buckets.value) ?? 1 : 1
+            launch(resource) { [server, log] engine in
+                var options = RunOptions()
+                options.mode = mode
+                options.server = server
+                let summary = buckets > 1 ? try engine.reconcileBucketed(resource, buckets: buckets, options: options)
+                    : try engine.reconcile(resource, options: options)
+                log("recon serve: \(resource) \(mode.rawValue) \(summary.status), task \(summary.taskID.map(String.init) ?? "-")")
+            }
+        }
+        while running.count < parallelism {
+            guard let claim = try? repository.takeBucket(server: server, task: nil, resources: eligible) else { break }
+            launch("bucket \(claim.task)/\(claim.bucket)") { [server] engine in try engine.work(on: claim, server: server) }
         }
         return started
     }
 
-    private func launch(_ resource: String, _ mode: RunOptions.Mode, _ engine: Engine) {
+    /// Runs `work` on its own thread, counted against `parallelism` under `key`.
+    private func launch(_ key: String, _ work: @escaping @Sendable (Engine) throws -> Void) {
+        running.insert(key)
         group.enter()
+        let engine = self.engine
         DispatchQueue.global().async { [self] in
             defer {
                 lock.lock()
-                running.remove(resource)
+                running.remove(key)
                 lock.unlock()
                 group.leave()
             }
-            var options = RunOptions()
-            options.mode = mode
-            options.server = server
             do {
-                let summary = try engine.reconcile(resource, options: options)
-                log("recon serve: \(resource) \(mode.rawValue) \(summary.status), task \(summary.taskID.map(String.init) ?? "-")")
+                try work(engine)
             } catch {
-                log("recon serve: \(resource) \(mode.rawValue) failed: \(error)")
+                log("recon serve: \(key) failed: \(error)")
             }
         }
     }
@@ -109,6 +143,8 @@ public final class Daemon: @unchecked Sendable {
         lock.unlock()
         for resource in active { _ = try? repository.requestCancel(resource: resource) }
         group.wait()
+        heartbeat?.stop()
+        try? repository.serverStopped(server: server)
     }
 
     /// Waits for the runs in progress (tests).

@@ -24,6 +24,7 @@ public struct EffectivePolicy: Sendable {
     }
 
     public var server: Setting<String?>
+    public var buckets: Setting<Int>
     public var modes: Setting<ReconcileModes>
     public var fullSchedule: Setting<ScheduleDefinition?>
     public var incrementalSchedule: Setting<ScheduleDefinition?>
@@ -60,6 +61,7 @@ public struct EffectivePolicy: Sendable {
             return Setting(value: name, source: setting.source)
         }
         server = rule { $0.server }
+        buckets = pick(1) { $0.buckets }
         modes = pick(.none) { $0.modes }
         fullSchedule = pick(nil) { $0.fullSchedule.map { Sourced(value: Optional($0.value), location: $0.location) } }
         incrementalSchedule = pick(nil) { $0.incrementalSchedule.map { Sourced(value: Optional($0.value), location: $0.location) } }
@@ -89,6 +91,7 @@ public struct EffectivePolicy: Sendable {
         func show(_ value: String?) -> String { value ?? "(none)" }
         var result: [(String, String, Source)] = [
             ("server", show(server.value), server.source),
+            ("buckets", String(buckets.value), buckets.source),
             ("modes", modes.value.rawValue, modes.source),
             ("fullSchedule", fullSchedule.value.map(describe) ?? "(none)", fullSchedule.source),
             ("incrementalSchedule", incrementalSchedule.value.map(describe) ?? "(none)", incrementalSchedule.source),
@@ -116,5 +119,13 @@ public struct EffectivePolicy: Sendable {
     private func describe(_ schedule: ScheduleDefinition) -> String {
         "every \(schedule.every) \(schedule.unit.rawValue) from \(CivilTime.isoString(millis: schedule.startMillis)) \(schedule.timeZone.identifier)"
             + (schedule.repetitionRule.map { ", repetitionRule \($0)" } ?? "")
+    }
+}
+
+extension EffectivePolicy {
+    /// Whether `server` may run this resource's reconciliations: the policy names it, or no server.
+    public func allows(server name: String) -> Bool {
+        guard let listed = server.value else { return true }
+        return listed.split(whereSeparator: { $0 == "," || $0 == " " }).contains { $0 == name }
     }
 }

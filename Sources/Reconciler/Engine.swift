@@ -66,14 +66,12 @@ public final class Engine: Sendable {
 
     /// Reconciles one resource now.
     public func reconcile(_ resourceName: String, options runOptions: RunOptions = RunOptions()) throws -> RunSummary {
-        guard let resource = deployment.resources[resourceName] else {
-            throw EngineError("no resource named '\(resourceName)' is configured (known: \(deployment.resources.keys.sorted().joined(separator: ", ")))")
-        }
-        let policy = EffectivePolicy(resource: resource, deployment: deployment)
+        let (resource, policy, adapter) = try prepare(resourceName)
         if runOptions.mode == .incremental && !resource.supportsIncremental {
             throw EngineError("resource '\(resourceName)' does not support incremental reconciliation")
         }
-        let adapter = try Adapters.make(resource, configDirectory: configDirectory)
+        let heartbeat = runOptions.dryRun ? nil : Heartbeat(repository: repository, server: runOptions.server)
+        defer { heartbeat?.stop() }
         let taskID = runOptions.dryRun ? nil : try repository.startTask(name: "Reconcile", resource: resourceName,
                                                                           mode: runOptions.mode.rawValue, server: runOptions.server)
         var run = ReconciliationRun(engine: self, resource: resource, policy: policy, adapter: adapter, taskID: taskID, options: runOptions)
@@ -91,7 +89,15 @@ public final class Engine: Sendable {
         return summary
     }
 
-    private func finish(_ taskID: Int64, _ summary: RunSummary) throws {
+    /// A configured resource, its effective policy and its adapter.
+    func prepare(_ resourceName: String) throws -> (ResourceDefinition, EffectivePolicy, any ResourceAdapter) {
+        guard let resource = deployment.resources[resourceName] else {
+            throw EngineError("no resource named '\(resourceName)' is configured (known: \(deployment.resources.keys.sorted().joined(separator: ", ")))")
+        }
+        return (resource, EffectivePolicy(resource: resource, deployment: deployment), try Adapters.make(resource, configDirectory: configDirectory))
+    }
+
+    func finish(_ taskID: Int64, _ summary: RunSummary) throws {
         try repository.finishTask(taskID, status: summary.status, cancelled: summary.cancelled,
                                   situations: Dictionary(uniqueKeysWithValues: summary.situations.map { ($0.rawValue, $1) }),
                                   responses: Dictionary(uniqueKeysWithValues: summary.responses.map { ($0.rawValue, $1) }),

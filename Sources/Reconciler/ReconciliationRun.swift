@@ -41,6 +41,14 @@ struct ReconciliationRun {
     private var linkedAccounts = 0
     private var errorCount = 0
     private var stopped: String?
+    /// Set when this run is one bucket of a bucketed run: it sees only the bucket's accounts,
+    /// writes everything in one transaction at its end, and leaves the situations that need
+    /// the whole resource to the finishing step (`BucketedRun.swift`).
+    var part: BucketPart?
+    /// DELETED and MISSING outcomes a bucket leaves to the finishing step, and the users its
+    /// correlation found (who are therefore not MISSING).
+    private var deferred: [DeferredOutcome] = []
+    private var foundUsers: Set<String> = []
 
     init(engine: Engine, resource: ResourceDefinition, policy: EffectivePolicy, adapter: any ResourceAdapter, taskID: Int64?, options: RunOptions) {
         self.engine = engine
@@ -65,17 +73,18 @@ struct ReconciliationRun {
     // MARK: The run
 
     mutating func execute() throws -> RunSummary {
-        try workflow(policy.preReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
-                                                              ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
+        if part == nil { try preReconciliation() }
         // Step 1: what the repository expects.
         var claims: [String: [String]] = [:]
         for (accountID, user) in try repository.links(on: resource.name) { claims[accountID, default: []].append(user) }
-        linkedAccounts = claims.count
-        var expected: [String: [String]] = [:]
-        for user in try repository.assignedWithoutLink(on: resource.name) {
-            expected[try expectedAccountID(of: user), default: []].append(user)
-        }
+        var expected = try part?.expected ?? expectedAccounts()
         previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value)
+        if let part {
+            claims = claims.filter { part.contains($0.key) }
+            expected = expected.filter { part.contains($0.key) }
+            previous = previous.filter { part.contains($0.key) }
+        }
+        linkedAccounts = claims.count
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
 
         if let only = options.accounts {
@@ -90,6 +99,7 @@ struct ReconciliationRun {
             SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
         } ?? adapter.accounts()
         while stopped == nil, let account = try stream.next() {
+            if let part, !part.contains(account.id) { continue }
             guard seen.insert(account.id).inserted else { continue }
             if options.mode == .incremental && !mustExamine(account, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
             examined += 1
@@ -117,13 +127,14 @@ struct ReconciliationRun {
                 if options.mode == .incremental && previous[accountID] != nil && Set(users).isDisjoint(with: changedUsers)
                     && previous[accountID]?.situation == Situation.deleted.rawValue { continue }
                 let explanation = "linked by \(users.joined(separator: ", ")); the account does not exist on the resource"
-                try handle(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
+                try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
             }
+            // A bucket cannot know whether another bucket's correlation found the user: it defers.
             for (accountID, users) in expected.sorted(by: { $0.key < $1.key }) where !seen.contains(accountID) {
-                for user in users where !foundByCorrelation.contains(user) {
+                for user in users where part != nil || !foundByCorrelation.contains(user) {
                     var explanation = "\(resource.name) is assigned to \(user), whose expected account id '\(accountID)' does not exist on the resource"
                     if let claimants = claims[accountID] { explanation = "\(resource.name) is assigned to \(user); the expected account '\(accountID)' is linked by \(claimants.joined(separator: ", "))" }
-                    try handle(Outcome(accountID: accountID, account: nil, situation: .missing, owner: user, explanation: explanation), pending: &pending)
+                    try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .missing, owner: user, explanation: explanation), pending: &pending)
                 }
             }
             // Vanished unowned accounts leave the index.
@@ -133,7 +144,15 @@ struct ReconciliationRun {
             }
             try respond(pending)
         }
+        foundUsers = foundByCorrelation
+        if part != nil { return try completeBucket() }
         try flush()
+        return try conclude()
+    }
+
+    /// The end of a run: the index rows every account kept, the post-reconciliation workflow,
+    /// and the run's status.
+    private mutating func conclude() throws -> RunSummary {
         if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !summary.cancelled {
             try repository.touchIndex(resource: resource.name, at: started)
         }
@@ -155,6 +174,68 @@ struct ReconciliationRun {
     }
 
     private var taskValue: Value { taskID.map { .int($0) } ?? .null }
+
+    func preReconciliation() throws {
+        try workflow(policy.preReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
+                                                              ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
+    }
+
+    /// The account ids the repository expects of users assigned the resource without a link.
+    func expectedAccounts() throws -> [String: [String]] {
+        var expected: [String: [String]] = [:]
+        for user in try repository.assignedWithoutLink(on: resource.name) {
+            expected[try expectedAccountID(of: user), default: []].append(user)
+        }
+        return expected
+    }
+
+    /// Handles an outcome now, or, in a bucket, leaves it to the finishing step.
+    private mutating func handleOrDefer(_ outcome: Outcome, pending: inout [Outcome]) throws {
+        guard part == nil else {
+            deferred.append(DeferredOutcome(accountID: outcome.accountID, situation: outcome.situation.rawValue,
+                                            owner: outcome.owner, explanation: outcome.explanation))
+            return
+        }
+        try handle(outcome, pending: &pending)
+    }
+
+    /// A bucket's end: its index rows and its result, in one transaction.
+    private mutating func completeBucket() throws -> RunSummary {
+        guard let part, let taskID else { throw EngineError("a bucket needs its task") }
+        summary.details += log.drain()
+        let result = BucketResult(summary: summary, linked: linkedAccounts, examined: examined, stopped: stopped,
+                                  deferred: deferred, foundUsers: foundUsers.sorted())
+        try flush(completing: (taskID, part.bucket, part.server, try result.encoded()))
+        return summary
+    }
+
+    /// The finishing step of a bucketed run, once every bucket is in: the DELETED and MISSING
+    /// situations (and the natively-removed safeguard) over the whole resource, then the end
+    /// of the run as a single server would have it.
+    mutating func finishBuckets(_ results: [BucketResult], server: String) throws -> RunSummary {
+        guard let taskID else { throw EngineError("a bucketed run needs its task") }
+        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value)
+        for result in results {
+            result.summary.add(to: &summary)
+            linkedAccounts += result.linked
+            examined += result.examined
+            if stopped == nil { stopped = result.stopped }
+        }
+        let found = Set(results.flatMap(\.foundUsers))
+        var pending: [Outcome] = []
+        if stopped == nil && !summary.cancelled {
+            let outcomes = results.flatMap(\.deferred).sorted { ($0.situation, $0.accountID, $0.owner ?? "") < ($1.situation, $1.accountID, $1.owner ?? "") }
+            for item in outcomes {
+                guard let situation = Situation(rawValue: item.situation) else { continue }
+                if situation == .missing, let owner = item.owner, found.contains(owner) { continue }
+                try handle(Outcome(accountID: item.accountID, account: nil, situation: situation, owner: item.owner, explanation: item.explanation),
+                           pending: &pending)
+            }
+            try respond(pending)
+        }
+        try flush(completing: (taskID, BucketClaim.finish, server, "{}"))
+        return try conclude()
+    }
 
     private func expectedAccountID(of userName: String) throws -> String {
         guard let rule = resource.attribute("accountIdRule"), !rule.isEmpty else { return userName }
@@ -512,10 +593,12 @@ struct ReconciliationRun {
         }
     }
 
-    /// Writes the queued index rows in one transaction (nothing in a dry run).
-    private mutating func flush() throws {
+    /// Writes the queued index rows in one transaction (nothing in a dry run). A bucket keeps
+    /// them until it completes, so that it commits all or nothing.
+    private mutating func flush(completing bucket: (task: Int64, bucket: Int, server: String, result: String)? = nil) throws {
+        if part != nil && bucket == nil { return }
         defer { pendingIndex.removeAll(keepingCapacity: true); pendingRemovals.removeAll(); pendingHistory.removeAll() }
-        guard !options.dryRun, !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else { return }
+        guard !options.dryRun, bucket != nil || !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else { return }
         let (index, removals, history, resourceName, task) = (pendingIndex, pendingRemovals, pendingHistory, resource.name, taskID)
         try repository.write { writer in
             for entry in index { try writer.upsertIndex(entry) }
@@ -523,6 +606,7 @@ struct ReconciliationRun {
             for (accountID, situation, owner, action) in history {
                 try writer.recordHistory(resource: resourceName, accountID: accountID, task: task, situation: situation.rawValue, owner: owner, action: action)
             }
+            if let bucket { try writer.completeBucket(task: bucket.task, bucket: bucket.bucket, server: bucket.server, result: bucket.result) }
         }
     }
 

@@ -1,8 +1,9 @@
 import Connectors
+import Foundation
 
 /// Where the engine keeps its state: users with attributes, assignments and links; the Account
-/// Index; tasks and their results. `SQLiteRepository` is the embedded default; a server
-/// database (PostgreSQL, for clustered servers) implements the same protocol.
+/// Index; tasks and their results. `SQLRepository` implements it on an SQLite file (the
+/// embedded default) and on PostgreSQL (shared by clustered servers).
 public protocol IdentityRepository: Sendable {
     // Users
     func saveUsers(_ users: [User]) throws
@@ -47,12 +48,31 @@ public protocol IdentityRepository: Sendable {
     /// Records a finished provisioning task (a reverse-sync decision) and returns its id.
     func recordTask(name: String, resource: String, status: String, details: String, server: String) throws -> Int64
 
+    // Servers sharing the repository (`Cluster.swift`)
+    func heartbeat(server: String) throws
+    func serverStopped(server: String) throws
+    func servers() throws -> [ServerRecord]
+    @discardableResult func failTasksOfSilentServers() throws -> [Int64]
+    func createBuckets(task: Int64, count: Int, plan: String) throws
+    func bucketPlan(task: Int64) throws -> String?
+    func takeBucket(server: String, task: Int64?, resources: [String]?) throws -> BucketClaim?
+    func bucketResults(task: Int64) throws -> [Int: String]
+    /// How long a server may stay silent before its running tasks count as failed (ms).
+    var serverTimeout: Int64 { get }
+
     /// Runs `body` in one transaction.
     func write<T>(_ body: (RepositoryWriter) throws -> T) throws -> T
 }
 
-/// Opens the repository a URL names: `sqlite:PATH`.
-public func openRepository(_ url: String) throws -> any IdentityRepository {
-    if url.hasPrefix("sqlite:") { return try SQLiteRepository(path: String(url.dropFirst("sqlite:".count))) }
-    throw RepositoryError("unsupported repository '\(url)': use sqlite:PATH")
+/// Opens the repository a URL names: `sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE`
+/// (the password from `PGPASSWORD` or `PGPASSFILE`).
+/// A server silent for `serverTimeout` milliseconds counts as dead.
+public func openRepository(_ url: String, serverTimeout: Int64 = 30_000) throws -> SQLRepository {
+    if url.hasPrefix("sqlite:") {
+        return try SQLRepository(database: SQLiteDatabase(path: String(url.dropFirst("sqlite:".count))), serverTimeout: serverTimeout)
+    }
+    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+        return try SQLRepository(database: PostgresDatabase(url: url, environment: ProcessInfo.processInfo.environment), serverTimeout: serverTimeout)
+    }
+    throw RepositoryError("unsupported repository '\(url)': use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE")
 }

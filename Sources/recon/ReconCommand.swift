@@ -21,7 +21,7 @@ struct ReconCommand: ParsableCommand {
     /// Global options may come before the command words (`recon --config Samples run HR`);
     /// the parser expects them after, so they are moved there.
     static func movingGlobalOptionsLast(_ arguments: [String]) -> [String] {
-        let withValue: Set<String> = ["--config", "--repository", "--server"]
+        let withValue: Set<String> = ["--config", "--repository", "--server", "--server-timeout"]
         var leading: [String] = [], rest: [String] = []
         var index = 0
         while index < arguments.count {
@@ -59,14 +59,18 @@ struct ReconCommand: ParsableCommand {
 /// Options every command takes, before or after the command words.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: "The configuration directory.") var configDirectory = "."
-    @Option(help: "The repository: sqlite:PATH.") var repository = "sqlite:recon.db"
+    @Option(help: "The repository: sqlite:PATH, or postgres://USER@HOST:PORT/DATABASE shared by clustered servers (the password from PGPASSWORD or the .pgpass-format file PGPASSFILE names, never in the address).")
+    var repository = "sqlite:recon.db"
     @Option(help: "This server's name (default: the host name).") var server: String?
+    @Option(name: .customLong("server-timeout"), help: "Seconds a server may stay silent before its running tasks count as failed and its work goes to another server.")
+    var serverTimeout = 30.0
     @Flag(help: "Machine output on stdout (JSON); logs go to stderr.") var json = false
 
     var serverName: String { server ?? ProcessInfo.processInfo.hostName }
 
     func openRepository() throws -> any IdentityRepository {
-        do { return try Repository.openRepository(repository) } catch { throw usage("\(error)") }
+        guard serverTimeout > 0 else { throw usage("--server-timeout must be above 0 seconds") }
+        do { return try Repository.openRepository(repository, serverTimeout: Int64(serverTimeout * 1000)) } catch { throw usage("\(error)") }
     }
 
     /// Loads and validates the configuration: rejected whole, with every problem printed, when
@@ -183,9 +187,13 @@ extension ReconCommand {
         @Flag(help: "A full reconciliation (the default).") var full = false
         @Flag(help: "Only what changed since the last run.") var incremental = false
         @Flag(name: .customLong("dry-run"), help: "Classify and report the responses it would take; change nothing.") var dryRun = false
+        @Option(help: "Split a full run into this many buckets that every server sharing the repository helps with (default: the policy's buckets).")
+        var buckets: Int?
 
         func validate() throws {
             if full && incremental { throw ValidationError("choose --full or --incremental, not both") }
+            if let buckets, buckets < 1 || buckets > 1024 { throw ValidationError("--buckets must be between 1 and 1024") }
+            if buckets ?? 1 > 1 && (incremental || dryRun) { throw ValidationError("only a full run that is not a dry run can be split into buckets") }
             if resources.isEmpty && !all { throw ValidationError("name a resource to reconcile, or --all") }
         }
 
@@ -206,7 +214,9 @@ extension ReconCommand {
                 options.progress = { count in progress.update(count) }
                 let summary: RunSummary
                 do {
-                    summary = try engine.reconcile(name, options: options)
+                    let policyBuckets = incremental || dryRun ? 1 : try engine.policy(for: name).buckets.value
+                    let split = buckets ?? policyBuckets
+                    summary = split > 1 ? try engine.reconcileBucketed(name, buckets: split, options: options) : try engine.reconcile(name, options: options)
                 } catch let error as EngineError {
                     progress.done()
                     writeError("recon: \(error.description)")
@@ -233,9 +243,11 @@ extension ReconCommand {
         static let configuration = CommandConfiguration(abstract: "Resources with their last run and status, or one resource's summary.")
         @OptionGroup var global: GlobalOptions
         @Argument var resource: String?
+        @Flag(help: "The servers sharing the repository instead: each with its heartbeat and what it runs.") var servers = false
 
         func run() throws {
             let engine = try global.engine()
+            if servers { return try showServers(engine.repository) }
             let statuses = try engine.repository.resourceStatuses()
             let names = resource.map { [$0] } ?? engine.deployment.resources.keys.sorted()
             var rows: [Value] = []
@@ -256,6 +268,28 @@ extension ReconCommand {
                 }
             }
             if global.json { printJSON(resource == nil ? .list(rows) : rows[0]) }
+            if !global.json && resource == nil, try !engine.repository.servers().isEmpty {
+                print("")
+                try showServers(engine.repository)
+            }
+        }
+
+        /// Each server: alive (heartbeat within the server timeout), silent or stopped, and its tasks.
+        private func showServers(_ repository: any IdentityRepository) throws {
+            let now = currentMillisNow()
+            var rows: [Value] = []
+            for server in try repository.servers() {
+                let state = server.stopped != nil ? "stopped" : now - server.heartbeat <= repository.serverTimeout ? "alive" : "silent"
+                let running = server.running.map { "\($0.resource) \($0.mode) (task \($0.task))" }
+                rows.append(.map([("server", .string(server.name)), ("host", .string(server.host)), ("pid", .int(server.pid)),
+                                  ("state", .string(state)), ("heartbeat", iso(server.heartbeat)), ("started", iso(server.started)),
+                                  ("running", .list(server.running.map { .map([("task", .int($0.task)), ("resource", .string($0.resource)),
+                                                                               ("mode", .string($0.mode))]) }))]))
+                if !global.json {
+                    print("server \(pad(server.name, 16)) \(pad(state, 8)) host \(server.host) pid \(server.pid)  heartbeat \(CivilTime.isoString(millis: server.heartbeat)) (\((now - server.heartbeat) / 1000) s ago)  running: \(running.isEmpty ? "nothing" : running.joined(separator: ", "))")
+                }
+            }
+            if global.json { printJSON(.list(rows)) }
         }
     }
 

@@ -24,7 +24,7 @@ final class Deployed {
         }
         let (deployment, problems) = ConfigurationLoader.load(directory: directory.path)
         guard problems.isEmpty else { throw EngineError(problems.map(\.description).joined(separator: "\n")) }
-        let repository = try SQLiteRepository(path: directory.appendingPathComponent("recon.db").path)
+        let repository = try SQLRepository(sqlitePath: directory.appendingPathComponent("recon.db").path)
         try repository.saveUsers(users)
         engine = Engine(deployment: deployment, configDirectory: directory.path, repository: repository)
     }

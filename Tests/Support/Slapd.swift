@@ -74,7 +74,7 @@ public final class Slapd {
 
         process.executableURL = URL(fileURLWithPath: Self.executable)
         process.arguments = ["-f", directory + "/slapd.conf", "-h", [url, tlsURL].compactMap { $0 }.joined(separator: " "), "-d", "0"]
-        try start(process)
+        try launch(process, output: directory + "/output.log")
         let deadline = Date().addingTimeInterval(10)
         while !Self.accepts(port: port) {
             guard process.isRunning, Date() < deadline else {
@@ -99,19 +99,11 @@ public final class Slapd {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
-        try start(process)
+        try launch(process, output: directory + "/output.log")
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw SlapdError(description: "\(tool) failed: \((try? readFile(directory + "/output.log")) ?? "")")
         }
-    }
-
-    private func start(_ process: Process) throws {
-        try writeFile(directory + "/output.log", "")
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/output.log"))
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
     }
 
     /// A TCP port of 127.0.0.1 that nothing listens on (the system's pick of a free one).

@@ -1,0 +1,109 @@
+/// The small SQL surface the repository is written against, so that one implementation of
+/// `IdentityRepository` (`SQLRepository`) runs on SQLite and on PostgreSQL. Statements use `?`
+/// placeholders and the tokens of `SQLDialect`; each back end translates them once per statement.
+
+/// A value bound to a statement or read from a row.
+public enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case text(String)
+
+    /// Binds an optional text (nil is NULL).
+    static func text(_ value: String?) -> SQLValue { value.map { .text($0) } ?? .null }
+    /// Binds an optional integer (nil is NULL).
+    static func int(_ value: Int64?) -> SQLValue { value.map { .int($0) } ?? .null }
+    static func bool(_ value: Bool) -> SQLValue { .int(value ? 1 : 0) }
+
+    var string: String? {
+        switch self {
+        case .text(let text): text
+        case .int(let int): String(int)
+        case .null: nil
+        }
+    }
+
+    var int64: Int64? {
+        switch self {
+        case .int(let int): int
+        case .text(let text): Int64(text)
+        case .null: nil
+        }
+    }
+}
+
+/// One result row, its columns in the order the statement selects them.
+public struct SQLRow: Sendable {
+    public var values: [SQLValue]
+
+    /// The text of column `index` ("" for NULL: use `optionalText` where NULL means something).
+    func text(_ index: Int) -> String { values[index].string ?? "" }
+    func optionalText(_ index: Int) -> String? { values[index].string }
+    func int(_ index: Int) -> Int64 { values[index].int64 ?? 0 }
+    func optionalInt(_ index: Int) -> Int64? { values[index].int64 }
+    func bool(_ index: Int) -> Bool { int(index) != 0 }
+}
+
+/// What differs between the SQL of the two back ends, as tokens in statement text.
+enum SQLDialect {
+    case sqlite, postgres
+
+    /// `sql` with the dialect's tokens replaced.
+    func translate(_ sql: String) -> String {
+        guard sql.contains("{") else { return sql }
+        var text = sql
+        for (token, sqlite, postgres) in Self.tokens where text.contains(token) {
+            text = text.replacingOccurrences(of: token, with: self == .sqlite ? sqlite : postgres)
+        }
+        return text
+    }
+
+    private static let tokens: [(String, String, String)] = [
+        ("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY"),
+        ("{int}", "INTEGER", "BIGINT"),
+        // Text compared and sorted by code point on both (SQLite's default, PostgreSQL's "C").
+        ("{text}", "TEXT", "TEXT COLLATE \"C\""),
+        // A row's insertion order, where a table has no explicit sequence column.
+        ("{rowid}", "rowid", "seq"),
+        // `{seqcolumn}` adds the explicit insertion-order column PostgreSQL needs.
+        ("{seqcolumn}", "", ", seq BIGSERIAL"),
+        ("{instr}", "instr", "strpos"),
+        // Row locks for a claim (`b` is the claimed table's alias); SQLite's write lock covers it.
+        ("{lockbucket}", "", "FOR UPDATE OF b SKIP LOCKED"),
+    ]
+}
+
+/// A connection inside a read or a transaction.
+protocol SQLConnection {
+    /// Runs a statement that returns no rows.
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws
+    /// Runs a query and returns all its rows.
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// Inserts many rows into `table` at once (`columns` in order; every row as long).
+    func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws
+}
+
+extension SQLConnection {
+    func execute(_ sql: String, _ arguments: SQLValue...) throws { try execute(sql, arguments) }
+    func rows(_ sql: String, _ arguments: SQLValue...) throws -> [SQLRow] { try rows(sql, arguments) }
+    func row(_ sql: String, _ arguments: SQLValue...) throws -> SQLRow? { try rows(sql, arguments).first }
+}
+
+/// A database: reads, transactions, and the schema migrations it has applied.
+protocol SQLDatabase: Sendable {
+    var dialect: SQLDialect { get }
+    /// A description for messages (the path or URL, without a password).
+    var location: String { get }
+    /// Runs `body` on a connection that sees committed data.
+    func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+    /// Runs `body` in one transaction: all its changes, or none.
+    func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+    /// Applies the migrations not applied yet, each in its own transaction, in order; safe when
+    /// several processes start at once.
+    func migrate(_ migrations: [Migration]) throws
+}
+
+/// One schema version: an identifier recorded once applied, and its statements.
+struct Migration: Sendable {
+    let identifier: String
+    let statements: String
+}

@@ -1,0 +1,597 @@
+import Connectors
+import Foundation
+
+/// The identity repository and Account Index in an SQL database: an SQLite file (WAL mode,
+/// through GRDB; the embedded default) or a PostgreSQL database shared by clustered servers.
+/// One implementation for both, written against `SQLDatabase`. Every change happens inside a
+/// transaction: a process killed at any moment leaves the repository consistent, and an
+/// interrupted task is marked failed by the next process that looks.
+public final class SQLRepository: IdentityRepository, @unchecked Sendable {
+    let database: any SQLDatabase
+    public let serverTimeout: Int64
+
+    /// Where the repository is, for messages (never with a password).
+    public var location: String { database.location }
+
+    /// Opens (creating and migrating as needed) the SQLite repository at `path`.
+    public convenience init(sqlitePath path: String, serverTimeout: Int64 = 30_000) throws {
+        try self.init(database: try SQLiteDatabase(path: path), serverTimeout: serverTimeout)
+    }
+
+    /// Connects to (and migrates as needed) the PostgreSQL repository at
+    /// `postgres://user@host:port/database`; the password comes from `PGPASSWORD` or the file
+    /// `PGPASSFILE` names, never from the URL.
+    public convenience init(postgresURL url: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            serverTimeout: Int64 = 30_000) throws {
+        try self.init(database: try PostgresDatabase(url: url, environment: environment), serverTimeout: serverTimeout)
+    }
+
+    init(database: any SQLDatabase, serverTimeout: Int64) throws {
+        self.database = database
+        self.serverTimeout = serverTimeout
+        do {
+            try database.migrate(Schema.migrations)
+        } catch {
+            throw RepositoryError("cannot open the repository \(database.location): \(error)")
+        }
+    }
+
+    // MARK: Users
+
+    public func saveUsers(_ users: [User]) throws {
+        try write { writer in for user in users { try writer.saveUser(user) } }
+    }
+
+    public func allUsers() throws -> [User] {
+        try database.read { db in
+            try db.rows("SELECT name FROM users ORDER BY name").compactMap { try Self.loadUser($0.text(0), db) }
+        }
+    }
+
+    public func user(named name: String) throws -> User? {
+        try database.read { db in try Self.loadUser(name, db) }
+    }
+
+    public func userWithAccounts(named name: String) throws -> (User, [IndexEntry])? {
+        try database.read { db in
+            guard let user = try Self.loadUser(name, db) else { return nil }
+            let owned = try db.rows("SELECT \(Self.entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(name))
+                .map(Self.entry)
+            return (user, owned)
+        }
+    }
+
+    static func loadUser(_ name: String, _ db: any SQLConnection) throws -> User? {
+        guard try db.row("SELECT 1 FROM users WHERE name = ?", .text(name)) != nil else { return nil }
+        var attributes: [String: AttributeValue] = [:]
+        for row in try db.rows("SELECT name, value, multi FROM user_attributes WHERE \"user\" = ? ORDER BY name, position", .text(name)) {
+            let key = row.text(0), value = row.text(1)
+            if row.bool(2) {
+                attributes[key] = .multi((attributes[key]?.values ?? []) + [value])
+            } else {
+                attributes[key] = .single(value)
+            }
+        }
+        let assigned = try db.rows("SELECT resource FROM assignments WHERE \"user\" = ?", .text(name)).map { $0.text(0) }
+        let links = try db.rows("SELECT resource, account_id FROM links WHERE \"user\" = ?", .text(name))
+            .map { AccountLink(resource: $0.text(0), accountID: $0.text(1)) }
+        return User(name: name, attributes: attributes, assignedResources: Set(assigned), accounts: Set(links))
+    }
+
+    public func existingUsers(_ names: [String]) throws -> [String] {
+        guard !names.isEmpty else { return [] }
+        return try database.read { db in
+            try names.filter { try db.row("SELECT 1 FROM users WHERE name = ?", .text($0)) != nil }
+        }
+    }
+
+    /// Users matching every condition, sorted by name.
+    public func findUsers(_ conditions: [UserCondition]) throws -> [String] {
+        guard !conditions.isEmpty else { return [] }
+        var clauses: [String] = []
+        var arguments: [SQLValue] = []
+        for condition in conditions {
+            let (clause, values) = Self.clause(condition)
+            clauses.append(clause)
+            arguments += values
+        }
+        let sql = "SELECT name FROM users u WHERE " + clauses.joined(separator: " AND ") + " ORDER BY name LIMIT 1000"
+        return try database.read { db in try db.rows(sql, arguments).map { $0.text(0) } }
+    }
+
+    /// One condition as SQL over `users u`. Equality and prefixes go through the indexes
+    /// (`u.name IN (...)`), so correlating one account is a few index lookups, not a scan.
+    private static func clause(_ condition: UserCondition) -> (String, [SQLValue]) {
+        let operand = SQLValue.text(condition.operand)
+        switch (condition.attribute, condition.op) {
+        case ("name", .equals): return ("u.name = ?", [operand])
+        case ("linkedAccountId", .equals): return ("u.name IN (SELECT \"user\" FROM links WHERE account_id = ?)", [operand])
+        case ("name", _), ("linkedAccountId", _): break
+        case (let attribute, .equals):
+            return ("u.name IN (SELECT \"user\" FROM user_attributes WHERE name = ? AND value = ?)", [.text(attribute), operand])
+        case (let attribute, .startsWith):
+            return ("u.name IN (SELECT \"user\" FROM user_attributes WHERE name = ? AND value >= ? AND value < ?)",
+                    [.text(attribute), operand, .text(condition.operand + "\u{10FFFF}")])
+        case (let attribute, .isPresent):
+            return ("u.name IN (SELECT \"user\" FROM user_attributes WHERE name = ?)", [.text(attribute)])
+        default: break
+        }
+        let value: String, source: String, extra: [SQLValue]
+        switch condition.attribute {
+        case "name":
+            source = "SELECT u.name AS v"
+            extra = []
+        case "linkedAccountId":
+            source = "SELECT account_id AS v FROM links WHERE \"user\" = u.name"
+            extra = []
+        default:
+            source = "SELECT value AS v FROM user_attributes WHERE \"user\" = u.name AND name = ?"
+            extra = [.text(condition.attribute)]
+        }
+        switch condition.op {
+        case .equals: value = "v = ?"
+        case .notEquals: return ("NOT EXISTS (SELECT 1 FROM (\(source)) s WHERE v = ?)", extra + [operand])
+        case .startsWith: value = "substr(v, 1, length(?)) = ?"
+        case .endsWith: value = "length(v) >= length(?) AND substr(v, length(v) - length(?) + 1) = ?"
+        case .contains: value = "{instr}(v, ?) > 0"
+        case .isPresent: return ("EXISTS (\(source))", extra)
+        case .notPresent: return ("NOT EXISTS (\(source))", extra)
+        }
+        let operandCount = value.filter { $0 == "?" }.count
+        return ("EXISTS (SELECT 1 FROM (\(source)) s WHERE \(value))", extra + Array(repeating: operand, count: operandCount))
+    }
+
+    /// (account id, user) for every link to an account on `resource`.
+    public func links(on resource: String) throws -> [(accountID: String, user: String)] {
+        try database.read { db in
+            try db.rows("SELECT account_id, \"user\" FROM links WHERE resource = ? ORDER BY account_id, \"user\"", .text(resource))
+                .map { ($0.text(0), $0.text(1)) }
+        }
+    }
+
+    /// Users that have `resource` assigned but no link to it.
+    public func assignedWithoutLink(on resource: String) throws -> [String] {
+        try database.read { db in
+            try db.rows("""
+                SELECT a."user" FROM assignments a WHERE a.resource = ?
+                AND NOT EXISTS (SELECT 1 FROM links l WHERE l."user" = a."user" AND l.resource = a.resource) ORDER BY a."user"
+                """, .text(resource)).map { $0.text(0) }
+        }
+    }
+
+    /// Users changed (imported, linked, unlinked, assigned) since `millis`.
+    public func usersModified(since millis: Int64) throws -> Set<String> {
+        try database.read { db in Set(try db.rows("SELECT name FROM users WHERE modified >= ?", .int(millis)).map { $0.text(0) }) }
+    }
+
+    // MARK: Account Index
+
+    /// The columns `entry(_:)` reads, in its order.
+    static let entryColumns = "resource, account_id, owner, situation, attributes, digest, last_seen, last_reconciled, explanation"
+
+    public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
+        let columns = attributes ? Self.entryColumns
+            : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
+        return try database.read { db in
+            var result: [String: IndexEntry] = [:]
+            for row in try db.rows("SELECT \(columns) FROM account_index WHERE resource = ?", .text(resource)) {
+                let entry = Self.entry(row)
+                result[entry.accountID] = entry
+            }
+            return result
+        }
+    }
+
+    public func touchIndex(resource: String, at millis: Int64) throws {
+        try database.write { db in
+            try db.execute("UPDATE account_index SET last_reconciled = ? WHERE resource = ?", .int(millis), .text(resource))
+            try db.execute("UPDATE account_index SET last_seen = ? WHERE resource = ? AND situation NOT IN ('DELETED', 'MISSING')",
+                           .int(millis), .text(resource))
+        }
+    }
+
+    public func indexEntry(resource: String, accountID: String) throws -> IndexEntry? {
+        try database.read { db in
+            try db.row("SELECT \(Self.entryColumns) FROM account_index WHERE resource = ? AND account_id = ?", .text(resource), .text(accountID))
+                .map(Self.entry)
+        }
+    }
+
+    public func indexEntries(owner: String) throws -> [IndexEntry] {
+        try database.read { db in
+            try db.rows("SELECT \(Self.entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(owner))
+                .map(Self.entry)
+        }
+    }
+
+    public func searchIndex(_ query: IndexQuery) throws -> [IndexEntry] {
+        var clauses: [String] = []
+        var arguments: [SQLValue] = []
+        func match(_ column: String, _ match: IndexQuery.Match?) {
+            switch match {
+            case .isEqual(let v)?: clauses.append("\(column) = ?"); arguments.append(.text(v))
+            case .startsWith(let v)?: clauses.append("substr(\(column), 1, length(?)) = ?"); arguments += [.text(v), .text(v)]
+            case .contains(let v)?: clauses.append("{instr}(\(column), ?) > 0"); arguments.append(.text(v))
+            case nil: break
+            }
+        }
+        match("account_id", query.accountID)
+        match("owner", query.owner)
+        if !query.resources.isEmpty {
+            clauses.append("resource IN (\(query.resources.map { _ in "?" }.joined(separator: ",")))")
+            arguments += query.resources.map { .text($0) }
+        }
+        if !query.situations.isEmpty {
+            clauses.append("situation IN (\(query.situations.map { _ in "?" }.joined(separator: ",")))")
+            arguments += query.situations.map { .text($0) }
+        }
+        let sql = "SELECT \(Self.entryColumns) FROM account_index" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " ORDER BY resource, account_id LIMIT \(max(0, query.limit))"
+        return try database.read { db in try db.rows(sql, arguments).map(Self.entry) }
+    }
+
+    /// The history of one account: (time, task, situation, owner, action), oldest first.
+    public func history(resource: String, accountID: String) throws -> [(at: Int64, task: Int64?, situation: String, owner: String?, action: String?)] {
+        try database.read { db in
+            try db.rows("SELECT at, task, situation, owner, action FROM index_history WHERE resource = ? AND account_id = ? ORDER BY at, {rowid}",
+                        .text(resource), .text(accountID))
+                .map { ($0.int(0), $0.optionalInt(1), $0.text(2), $0.optionalText(3), $0.optionalText(4)) }
+        }
+    }
+
+    static func entry(_ row: SQLRow) -> IndexEntry {
+        IndexEntry(resource: row.text(0), accountID: row.text(1), owner: row.optionalText(2), situation: row.text(3),
+                   attributes: AttributeCoding.decode(row.text(4)), digest: row.text(5), lastSeen: row.optionalInt(6),
+                   lastReconciled: row.int(7), explanation: row.optionalText(8))
+    }
+
+    // MARK: Tasks
+
+    /// Starts a task: refused (naming the running task) while another task of the same
+    /// resource and name runs, in this process or any other.
+    public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {
+        try recoverInterruptedTasks(server: server)
+        try failTasksOfSilentServers()
+        // The unique index `tasks_one_running` settles a race between servers the check misses.
+        do {
+            return try database.write { db in
+                if let running = try db.row("SELECT id, server, pid FROM tasks WHERE resource = ? AND name = ? AND status = 'running'",
+                                            .text(resource), .text(name)) {
+                    throw RepositoryError("resource '\(resource)' is already being reconciled by task \(running.int(0)) (server \(running.text(1)), process \(running.int(2))); wait for it or run 'recon cancel \(resource)'")
+                }
+                return try Self.insertTask(db, name: name, resource: resource, mode: mode, server: server, status: "running", finished: nil, details: nil)
+            }
+        } catch where "\(error)".contains("tasks_one_running") || "\(error)".contains("tasks.resource, tasks.name") {
+            throw RepositoryError("resource '\(resource)' is already being reconciled by another server; wait for it or run 'recon cancel \(resource)'")
+        }
+    }
+
+    private static func insertTask(_ db: any SQLConnection, name: String, resource: String, mode: String, server: String,
+                                   status: String, finished: Int64?, details: String?) throws -> Int64 {
+        let row = try db.row("INSERT INTO tasks (name, resource, mode, server, pid, started, finished, status, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             .text(name), .text(resource), .text(mode), .text(server), .int(Int64(getpid())), .int(currentMillis()),
+                             .int(finished), .text(status), .text(details))
+        return row?.int(0) ?? 0
+    }
+
+    /// Marks failed the running tasks of `server` on this host whose process no longer exists
+    /// (killed), and the running tasks of any server whose heartbeat stopped (`Cluster`).
+    public func recoverInterruptedTasks(server: String) throws {
+        try database.write { db in
+            let host = ProcessInfo.processInfo.hostName
+            let rows = try db.rows("""
+                SELECT t.id, t.pid, t.resource, s.host FROM tasks t LEFT JOIN servers s ON s.name = t.server
+                WHERE t.status = 'running' AND t.server = ?
+                """, .text(server))
+            for row in rows where row.optionalText(3) == nil || row.optionalText(3) == host {
+                let pid = row.int(1)
+                if pid == Int64(getpid()) { continue }
+                if kill(pid_t(pid), 0) == 0 || errno == EPERM { continue }
+                try Self.failTask(db, id: row.int(0), resource: row.text(2), reason: "interrupted: the process running it ended")
+            }
+        }
+    }
+
+    static func failTask(_ db: any SQLConnection, id: Int64, resource: String, reason: String) throws {
+        try db.execute("UPDATE tasks SET status = 'failed', finished = ?, details = coalesce(details, '') || ? WHERE id = ?",
+                       .int(currentMillis()), .text(reason), .int(id))
+        try setResourceStatus(db, resource: resource, status: "failed", task: id)
+    }
+
+    private static func setResourceStatus(_ db: any SQLConnection, resource: String, status: String, task: Int64) throws {
+        try db.execute("INSERT INTO resource_status (resource, status, task) VALUES (?, ?, ?) ON CONFLICT (resource) DO UPDATE SET status = excluded.status, task = excluded.task",
+                       .text(resource), .text(status), .int(task))
+    }
+
+    /// Ends a task with its results; a reconciliation also sets the resource's status.
+    public func finishTask(_ id: Int64, status: String, cancelled: Bool, situations: [String: Int], responses: [String: Int],
+                           errors: [TaskError], details: String?, setsResourceStatus: Bool) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let situationsJSON = String(decoding: try encoder.encode(situations), as: UTF8.self)
+        let responsesJSON = String(decoding: try encoder.encode(responses), as: UTF8.self)
+        try database.write { db in
+            try db.execute("UPDATE tasks SET status = ?, cancelled = ?, finished = ?, situations = ?, responses = ?, details = ? WHERE id = ?",
+                           .text(status), .bool(cancelled), .int(currentMillis()), .text(situationsJSON), .text(responsesJSON), .text(details), .int(id))
+            try db.insertMany(into: "task_errors", columns: ["task", "account_id", "message"],
+                              rows: errors.prefix(1000).map { [.int(id), .text($0.accountID), .text($0.message)] }, onConflict: "")
+            if setsResourceStatus, let resource = try db.row("SELECT resource FROM tasks WHERE id = ?", .int(id)) {
+                try Self.setResourceStatus(db, resource: resource.text(0), status: status, task: id)
+            }
+        }
+    }
+
+    /// Asks the running reconciliation of `resource` to stop; the id of that task, or nil.
+    public func requestCancel(resource: String) throws -> Int64? {
+        try database.write { db in
+            guard let id = try db.row("SELECT id FROM tasks WHERE resource = ? AND status = 'running' ORDER BY id DESC LIMIT 1", .text(resource))?.int(0)
+            else { return nil }
+            try db.execute("UPDATE tasks SET cancel_requested = 1 WHERE id = ?", .int(id))
+            return id
+        }
+    }
+
+    public func cancelRequested(task: Int64) throws -> Bool {
+        try database.read { db in try db.row("SELECT cancel_requested FROM tasks WHERE id = ?", .int(task))?.bool(0) ?? false }
+    }
+
+    /// The columns `task(_:_:)` reads, in its order.
+    private static let taskColumns = "id, name, resource, mode, server, started, finished, status, cancelled, situations, responses, details"
+
+    public func tasks(resource: String? = nil, name: String? = nil, limit: Int = 100) throws -> [TaskRecord] {
+        var clauses: [String] = [], arguments: [SQLValue] = []
+        if let resource { clauses.append("resource = ?"); arguments.append(.text(resource)) }
+        if let name { clauses.append("name = ?"); arguments.append(.text(name)) }
+        let sql = "SELECT \(Self.taskColumns) FROM tasks" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " ORDER BY id DESC LIMIT \(max(0, limit))"
+        return try database.read { db in try db.rows(sql, arguments).map { row in try Self.task(row, db) } }
+    }
+
+    public func task(id: Int64) throws -> TaskRecord? {
+        try database.read { db in try db.row("SELECT \(Self.taskColumns) FROM tasks WHERE id = ?", .int(id)).map { try Self.task($0, db) } }
+    }
+
+    private static func task(_ row: SQLRow, _ db: any SQLConnection) throws -> TaskRecord {
+        let id = row.int(0)
+        let decoder = JSONDecoder()
+        let situations = (try? decoder.decode([String: Int].self, from: Data(row.text(9).utf8))) ?? [:]
+        let responses = (try? decoder.decode([String: Int].self, from: Data(row.text(10).utf8))) ?? [:]
+        let errors = try db.rows("SELECT account_id, message FROM task_errors WHERE task = ? ORDER BY {rowid}", .int(id))
+            .map { TaskError(accountID: $0.optionalText(0), message: $0.text(1)) }
+        return TaskRecord(id: id, name: row.text(1), resource: row.text(2), mode: row.text(3), server: row.text(4),
+                          started: row.int(5), finished: row.optionalInt(6), status: row.text(7), cancelled: row.bool(8),
+                          situations: situations, responses: responses, errors: errors, details: row.optionalText(11))
+    }
+
+    /// The last reconciliation status of each resource that has one.
+    public func resourceStatuses() throws -> [String: (status: String, task: Int64?)] {
+        try database.read { db in
+            var result: [String: (String, Int64?)] = [:]
+            for row in try db.rows("SELECT resource, status, task FROM resource_status") { result[row.text(0)] = (row.text(1), row.optionalInt(2)) }
+            return result
+        }
+    }
+
+    // MARK: Work items
+
+    public func addWorkItem(_ item: WorkItem) throws -> String {
+        let changes = String(decoding: try JSONEncoder().encode(item.changes), as: UTF8.self)
+        return try database.write { db in
+            let row = try db.row("INSERT INTO work_items (resource, account_id, kind, suggested_user, approver, changes, status, message, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+                                 .text(item.resource), .text(item.accountID), .text(item.kind.rawValue), .text(item.suggestedUser),
+                                 .text(item.approver), .text(changes), .text(item.status), .text(item.message), .int(item.created))
+            return "W\(row?.int(0) ?? 0)"
+        }
+    }
+
+    private static let workItemColumns = "seq, resource, account_id, kind, suggested_user, approver, changes, status, message, created"
+
+    public func workItems(includeDecided: Bool) throws -> [WorkItem] {
+        try database.read { db in
+            try db.rows("SELECT \(Self.workItemColumns) FROM work_items" + (includeDecided ? "" : " WHERE status = 'open'") + " ORDER BY seq")
+                .map(Self.workItem)
+        }
+    }
+
+    public func workItem(id: String) throws -> WorkItem? {
+        guard id.hasPrefix("W"), let seq = Int64(id.dropFirst()) else { return nil }
+        return try database.read { db in try db.row("SELECT \(Self.workItemColumns) FROM work_items WHERE seq = ?", .int(seq)).map(Self.workItem) }
+    }
+
+    public func decideWorkItem(id: String, status: String, message: String?) throws {
+        guard id.hasPrefix("W"), let seq = Int64(id.dropFirst()) else { throw RepositoryError("no work item '\(id)'") }
+        try database.write { db in
+            try db.execute("UPDATE work_items SET status = ?, message = ?, decided = ? WHERE seq = ?", .text(status), .text(message), .int(currentMillis()), .int(seq))
+        }
+    }
+
+    private static func workItem(_ row: SQLRow) -> WorkItem {
+        let changes = (try? JSONDecoder().decode([WorkItem.Change].self, from: Data(row.text(6).utf8))) ?? []
+        return WorkItem(id: "W\(row.int(0))", resource: row.text(1), accountID: row.text(2),
+                        kind: WorkItem.Kind(rawValue: row.text(3)) ?? .newAccount, suggestedUser: row.optionalText(4),
+                        approver: row.optionalText(5), changes: changes, status: row.text(7), message: row.optionalText(8), created: row.int(9))
+    }
+
+    public func recordTask(name: String, resource: String, status: String, details: String, server: String) throws -> Int64 {
+        try database.write { db in
+            try Self.insertTask(db, name: name, resource: resource, mode: "ONCE", server: server, status: status, finished: currentMillis(), details: details)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Runs `body` in one transaction: all its changes, or none.
+    public func write<T>(_ body: (RepositoryWriter) throws -> T) throws -> T {
+        try database.write { db in
+            let writer = SQLWriter(db: db)
+            let result = try body(writer)
+            try writer.flush()
+            return result
+        }
+    }
+}
+
+/// The changes reconciliation makes, inside one transaction (`IdentityRepository.write`).
+public protocol RepositoryWriter {
+    func saveUser(_ user: User) throws
+    func link(user: String, resource: String, accountID: String) throws
+    func unlink(user: String, resource: String, accountID: String) throws
+    func setUserAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws
+    func upsertIndex(_ entry: IndexEntry) throws
+    func removeIndex(resource: String, accountID: String) throws
+    func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws
+    /// Marks a bucket of a bucketed run done with its result, in the transaction that wrote the
+    /// bucket's index rows; refused when `server` no longer holds the bucket.
+    func completeBucket(task: Int64, bucket: Int, server: String, result: String) throws
+}
+
+/// A transaction's writer. Index rows and history are the bulk of a reconciliation's writes:
+/// they are gathered and written many rows per statement (`SQLConnection.insertMany`) before
+/// anything that could observe them and at the end of the transaction.
+private final class SQLWriter: RepositoryWriter {
+    let db: any SQLConnection
+    private var index: [[SQLValue]] = []
+    /// Positions in `index` by (resource, account id): a later upsert of a row replaces it.
+    private var indexPositions: [String: Int] = [:]
+    private var history: [[SQLValue]] = []
+
+    init(db: any SQLConnection) { self.db = db }
+
+    func flush() throws {
+        if !index.isEmpty {
+            try db.insertMany(into: "account_index", columns: ["resource", "account_id", "owner", "situation", "attributes", "digest",
+                                                               "last_seen", "last_reconciled", "explanation"], rows: index, onConflict: """
+                ON CONFLICT(resource, account_id) DO UPDATE SET owner = excluded.owner, situation = excluded.situation,
+                  attributes = excluded.attributes, digest = excluded.digest, last_seen = coalesce(excluded.last_seen, account_index.last_seen),
+                  last_reconciled = excluded.last_reconciled, explanation = excluded.explanation
+                """)
+            index.removeAll(keepingCapacity: true)
+            indexPositions.removeAll(keepingCapacity: true)
+        }
+        if !history.isEmpty {
+            try db.insertMany(into: "index_history", columns: ["resource", "account_id", "at", "task", "situation", "owner", "action"],
+                              rows: history, onConflict: "")
+            history.removeAll(keepingCapacity: true)
+        }
+    }
+
+    func saveUser(_ user: User) throws {
+        try db.execute("INSERT INTO users (name, modified) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET modified = excluded.modified",
+                       .text(user.name), .int(currentMillis()))
+        try db.execute("DELETE FROM user_attributes WHERE \"user\" = ?", .text(user.name))
+        try writeAttributes(user.name, user.attributes)
+        try db.execute("DELETE FROM assignments WHERE \"user\" = ?", .text(user.name))
+        try db.insertMany(into: "assignments", columns: ["user", "resource"],
+                          rows: user.assignedResources.union(user.accounts.map(\.resource)).sorted().map { [.text(user.name), .text($0)] },
+                          onConflict: "")
+        try db.execute("DELETE FROM links WHERE \"user\" = ?", .text(user.name))
+        try db.insertMany(into: "links", columns: ["user", "resource", "account_id"],
+                          rows: user.accounts.sorted().map { [.text(user.name), .text($0.resource), .text($0.accountID)] }, onConflict: "")
+    }
+
+    private func writeAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {
+        var rows: [[SQLValue]] = []
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            let multi: Bool
+            if case .multi = value { multi = true } else { multi = false }
+            for (position, item) in value.values.enumerated() {
+                rows.append([.text(user), .text(name), .int(Int64(position)), .text(item), .bool(multi)])
+            }
+        }
+        try db.insertMany(into: "user_attributes", columns: ["user", "name", "position", "value", "multi"], rows: rows, onConflict: "")
+    }
+
+    func setUserAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {
+        for name in attributes.keys {
+            try db.execute("DELETE FROM user_attributes WHERE \"user\" = ? AND name = ?", .text(user), .text(name))
+        }
+        try writeAttributes(user, attributes)
+        try touch(user)
+    }
+
+    private func touch(_ user: String) throws {
+        try db.execute("UPDATE users SET modified = ? WHERE name = ?", .int(currentMillis()), .text(user))
+    }
+
+    func link(user: String, resource: String, accountID: String) throws {
+        try db.execute("INSERT INTO assignments (\"user\", resource) VALUES (?, ?) ON CONFLICT DO NOTHING", .text(user), .text(resource))
+        try db.execute("INSERT INTO links (\"user\", resource, account_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                       .text(user), .text(resource), .text(accountID))
+        try touch(user)
+    }
+
+    func unlink(user: String, resource: String, accountID: String) throws {
+        try db.execute("DELETE FROM links WHERE \"user\" = ? AND resource = ? AND account_id = ?", .text(user), .text(resource), .text(accountID))
+        if try db.row("SELECT 1 FROM links WHERE \"user\" = ? AND resource = ?", .text(user), .text(resource)) == nil {
+            try db.execute("DELETE FROM assignments WHERE \"user\" = ? AND resource = ?", .text(user), .text(resource))
+        }
+        try touch(user)
+    }
+
+    func upsertIndex(_ entry: IndexEntry) throws {
+        let row: [SQLValue] = [.text(entry.resource), .text(entry.accountID), .text(entry.owner), .text(entry.situation),
+                               .text(AttributeCoding.encode(entry.attributes)), .text(entry.digest), .int(entry.lastSeen),
+                               .int(entry.lastReconciled), .text(entry.explanation)]
+        let key = entry.resource + "\u{0}" + entry.accountID
+        if let position = indexPositions[key] {
+            index[position] = row
+        } else {
+            indexPositions[key] = index.count
+            index.append(row)
+        }
+    }
+
+    func removeIndex(resource: String, accountID: String) throws {
+        try flush()
+        try db.execute("DELETE FROM account_index WHERE resource = ? AND account_id = ?", .text(resource), .text(accountID))
+    }
+
+    func completeBucket(task: Int64, bucket: Int, server: String, result: String) throws {
+        guard try db.row("UPDATE run_buckets SET state = 'done', result = ? WHERE task = ? AND bucket = ? AND state = 'taken' AND server = ? RETURNING bucket",
+                         .text(result), .int(task), .int(Int64(bucket)), .text(server)) != nil else {
+            throw RepositoryError("bucket \(bucket) of task \(task) is no longer held by server \(server) (it was silent too long and another server took it)")
+        }
+    }
+
+    func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws {
+        history.append([.text(resource), .text(accountID), .int(currentMillis()), .int(task), .text(situation), .text(owner), .text(action)])
+    }
+}
+
+/// Last known attribute values as JSON text in the Account Index:
+/// `[{"name":"mail","values":["a@b"],"multi":false}, ...]`, written without JSONEncoder's
+/// per-call cost (one row per account per run).
+enum AttributeCoding {
+    static func encode(_ attributes: [AccountAttribute]) -> String {
+        var out = "["
+        for (index, attribute) in attributes.enumerated() {
+            if index > 0 { out += "," }
+            out += "{\"name\":"
+            quote(attribute.name, into: &out)
+            out += ",\"values\":["
+            for (position, value) in attribute.values.enumerated() {
+                if position > 0 { out += "," }
+                quote(value, into: &out)
+            }
+            out += "],\"multi\":" + (attribute.multi ? "true" : "false") + "}"
+        }
+        return out + "]"
+    }
+
+    private static func quote(_ text: String, into out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+
+    static func decode(_ text: String) -> [AccountAttribute] {
+        (try? JSONDecoder().decode([AccountAttribute].self, from: Data(text.utf8))) ?? []
+    }
+}

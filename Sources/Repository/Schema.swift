@@ -1,0 +1,52 @@
+/// The repository's tables, one migration per version, the same on SQLite and PostgreSQL
+/// (`SQLDialect` tokens stand for the few type names that differ). A migration is never
+/// edited once released: a change is a new migration.
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(identifier: "1: users, links, index, tasks", statements: """
+            CREATE TABLE users (name {text} PRIMARY KEY NOT NULL, modified {int} NOT NULL);
+            CREATE TABLE user_attributes ("user" {text} NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                name {text} NOT NULL, position {int} NOT NULL, value {text} NOT NULL, multi {int} NOT NULL,
+                PRIMARY KEY ("user", name, position));
+            CREATE INDEX user_attributes_by_value ON user_attributes(name, value);
+            CREATE TABLE assignments ("user" {text} NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                resource {text} NOT NULL, PRIMARY KEY ("user", resource));
+            CREATE INDEX assignments_by_resource ON assignments(resource);
+            CREATE TABLE links ("user" {text} NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                resource {text} NOT NULL, account_id {text} NOT NULL, PRIMARY KEY ("user", resource, account_id));
+            CREATE INDEX links_by_account ON links(resource, account_id);
+            CREATE INDEX links_by_account_id ON links(account_id);
+            CREATE TABLE account_index (resource {text} NOT NULL, account_id {text} NOT NULL, owner {text},
+                situation {text} NOT NULL, attributes {text} NOT NULL, digest {text} NOT NULL, last_seen {int},
+                last_reconciled {int} NOT NULL, explanation {text}, PRIMARY KEY (resource, account_id));
+            CREATE INDEX account_index_by_owner ON account_index(owner);
+            CREATE TABLE index_history (resource {text} NOT NULL, account_id {text} NOT NULL, at {int} NOT NULL,
+                task {int}, situation {text} NOT NULL, owner {text}, action {text}{seqcolumn});
+            CREATE INDEX index_history_by_account ON index_history(resource, account_id);
+            CREATE TABLE tasks (id {serial}, name {text} NOT NULL, resource {text} NOT NULL,
+                mode {text} NOT NULL, server {text} NOT NULL, pid {int} NOT NULL, started {int} NOT NULL,
+                finished {int}, status {text} NOT NULL, cancelled {int} NOT NULL DEFAULT 0,
+                cancel_requested {int} NOT NULL DEFAULT 0, situations {text} NOT NULL DEFAULT '{}',
+                responses {text} NOT NULL DEFAULT '{}', details {text});
+            CREATE INDEX tasks_by_resource ON tasks(resource, status);
+            CREATE TABLE task_errors (task {int} NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                account_id {text}, message {text} NOT NULL{seqcolumn});
+            CREATE TABLE resource_status (resource {text} PRIMARY KEY NOT NULL, status {text} NOT NULL, task {int});
+            """),
+        Migration(identifier: "2: work items", statements: """
+            CREATE TABLE work_items (seq {serial}, resource {text} NOT NULL, account_id {text} NOT NULL,
+                kind {text} NOT NULL, suggested_user {text}, approver {text}, changes {text} NOT NULL, status {text} NOT NULL,
+                message {text}, created {int} NOT NULL, decided {int});
+            CREATE INDEX work_items_by_status ON work_items(status);
+            """),
+        // A running task is its resource's lease: at most one per resource and name, alive while
+        // its server's heartbeat is fresh. A bucketed run's buckets are taken by any server.
+        Migration(identifier: "3: servers, one running task per resource, run buckets", statements: """
+            CREATE TABLE servers (name {text} PRIMARY KEY NOT NULL, host {text} NOT NULL, pid {int} NOT NULL,
+                started {int} NOT NULL, heartbeat {int} NOT NULL, stopped {int});
+            CREATE UNIQUE INDEX tasks_one_running ON tasks(resource, name) WHERE status = 'running';
+            CREATE TABLE run_buckets (task {int} NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, bucket {int} NOT NULL,
+                state {text} NOT NULL, server {text}, taken {int}, result {text}, PRIMARY KEY (task, bucket));
+            """),
+    ]
+}
