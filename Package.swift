@@ -52,6 +52,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ConnectorsTests", dependencies: [
             "TestSupport", "Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "recon", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,10 +15,10 @@ import Glibc
 public final class PostgresServer: Sendable {
     /// The directory of the PostgreSQL programs: that of the highest version in
     /// `/usr/lib/postgresql`, or else the first directory of `PATH` with `initdb` and `pg_ctl`.
-    public static let programs: String? = findPrograms()
+    public static let binDirectory: String? = findBinDirectory()
     /// Whether a server can be made: `initdb` and `pg_ctl` are found and, as root, so is the
     /// `postgres` user to run them.
-    public static var isInstalled: Bool { programs != nil && (getuid() != 0 || getpwnam("postgres") != nil) }
+    public static var isInstalled: Bool { binDirectory != nil && (getuid() != 0 || getpwnam("postgres") != nil) }
     /// The superuser, which owns the database.
     public static let user = "recon"
     public static let database = "recon"
@@ -29,7 +29,7 @@ public final class PostgresServer: Sendable {
     public var url: String { "postgres://\(Self.user)@127.0.0.1:\(port)/\(Self.database)" }
 
     public init() throws {
-        guard let programs = Self.programs else {
+        guard let programs = Self.binDirectory else {
             throw PostgresError(description: "PostgreSQL is not installed: no initdb and pg_ctl in /usr/lib/postgresql/*/bin or PATH")
         }
         var owner: passwd?
@@ -88,7 +88,7 @@ public final class PostgresServer: Sendable {
         return String(output.reversed().drop { $0 == "\n" }.reversed())
     }
 
-    private static func findPrograms() -> String? {
+    private static func findBinDirectory() -> String? {
         func hasPrograms(_ directory: String) -> Bool {
             ["initdb", "pg_ctl"].allSatisfy { FileManager.default.isExecutableFile(atPath: directory + "/" + $0) }
         }
@@ -159,6 +159,15 @@ private struct Cluster: Sendable {
         let process = Process()
         if let user {
             command = ["/usr/sbin/runuser", "-u", user, "--"] + command
+        }
+        let shown = command.joined(separator: " ")
+        if program == "pg_ctl" {
+            // Foundation's Process (on Linux) hands its child one end of a socket pair, and takes the
+            // child to have ended when every copy of it is closed. The server that `pg_ctl start`
+            // leaves running would inherit a copy, and `waitUntilExit()` never return: close every
+            // descriptor but the standard ones first. (`bash`: `dash` redirects descriptors 0 to 9 only.)
+            command = ["/bin/bash", "-c", #"for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$@""#,
+                       "bash"] + command
         } else if !command[0].hasPrefix("/") {
             command = ["/usr/bin/env"] + command
         }
@@ -176,7 +185,7 @@ private struct Cluster: Sendable {
         try launch(process, output: output + ".out", errors: output + ".err")
         process.waitUntilExit()
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            var description = "\(command.joined(separator: " ")) failed with status \(process.terminationStatus)"
+            var description = "\(shown) failed with \(process.terminationReason == .exit ? "status" : "signal") \(process.terminationStatus)"
             for (name, file) in [("errors", output + ".err"), ("server log", program == "pg_ctl" ? log : nil)] {
                 if let file, let text = try? readFile(file), !text.isEmpty {
                     description += "\n\(name):\n" + text.split(separator: "\n").suffix(30).joined(separator: "\n")

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Repository
+
+/// A new repository of `backend` in a temporary folder (SQLite) or database (PostgreSQL).
+func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws -> SQLRepository {
+    try openRepository(try backend.newRepositoryURL(in: FileManager.default.temporaryDirectory.path), serverTimeout: serverTimeout)
+}
+
+/// The same behaviour on both back ends: every test runs on SQLite and on PostgreSQL.
+@Suite struct RepositoryTests {
+    @Test(arguments: Backend.allCases) func usersKeepTheirAttributesAssignmentsAndLinks(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let ann = User(name: "ann", attributes: ["email": .single("ann@example.com"), "groups": .multi(["b", "a", "c"]),
+                                                 "note": .single("Ünïcödé ✓ 'quoted' \"double\"")],
+                       assignedResources: ["LDAP"], accounts: [AccountLink(resource: "HR", accountID: "a1")])
+        let bob = User(name: "Bob", attributes: ["email": .single("bob@example.com")])
+        try repository.saveUsers([ann, bob])
+        #expect(try repository.user(named: "ann") == ann)
+        #expect(try repository.user(named: "nobody") == nil)
+        // Names sort by code point on both back ends: upper case before lower case.
+        #expect(try repository.allUsers().map(\.name) == ["Bob", "ann"])
+        #expect(try repository.existingUsers(["ann", "zed", "Bob"]) == ["ann", "Bob"])
+        var changed = ann
+        changed.attributes = ["email": .single("new@example.com")]
+        changed.accounts = []
+        changed.assignedResources = []
+        try repository.saveUsers([changed])
+        #expect(try repository.user(named: "ann") == changed)
+        #expect(try repository.links(on: "HR").isEmpty)
+    }
+
+    @Test(arguments: Backend.allCases) func correlationConditionsFindTheSameUsers(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        try repository.saveUsers([
+            User(name: "alice", attributes: ["email": .single("alice@example.com"), "dept": .multi(["IT", "Ops"])],
+                 accounts: [AccountLink(resource: "HR", accountID: "e1")]),
+            User(name: "albert", attributes: ["email": .single("al@corp.example"), "dept": .single("HR")]),
+            User(name: "Émile", attributes: ["email": .single("emile@example.com")]),
+        ])
+        func find(_ attribute: String, _ op: UserCondition.Operator, _ operand: String = "") throws -> [String] {
+            try repository.findUsers([UserCondition(attribute: attribute, op: op, operand: operand)])
+        }
+        #expect(try find("email", .equals, "al@corp.example") == ["albert"])
+        #expect(try find("email", .notEquals, "al@corp.example") == ["alice", "Émile"])
+        #expect(try find("email", .startsWith, "al") == ["albert", "alice"])
+        #expect(try find("email", .endsWith, "example.com") == ["alice", "Émile"])
+        #expect(try find("email", .contains, "corp") == ["albert"])
+        #expect(try find("dept", .equals, "Ops") == ["alice"])
+        #expect(try find("dept", .isPresent) == ["albert", "alice"])
+        #expect(try find("dept", .notPresent) == ["Émile"])
+        #expect(try find("name", .startsWith, "al") == ["albert", "alice"])
+        #expect(try find("name", .endsWith, "ile") == ["Émile"])
+        #expect(try find("linkedAccountId", .equals, "e1") == ["alice"])
+        #expect(try find("linkedAccountId", .contains, "1") == ["alice"])
+        #expect(try repository.findUsers([UserCondition(attribute: "email", op: .endsWith, operand: "example.com"),
+                                          UserCondition(attribute: "dept", op: .equals, operand: "IT")]) == ["alice"])
+    }
+
+    @Test(arguments: Backend.allCases) func theAccountIndexKeepsRowsHistoryAndSearches(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        func entry(_ id: String, _ situation: String, owner: String? = nil, seen: Int64? = 10) -> IndexEntry {
+            IndexEntry(resource: "HR", accountID: id, owner: owner, situation: situation,
+                       attributes: [AccountAttribute(name: "mail", value: .single("\(id)@x"))], digest: "d\(id)",
+                       lastSeen: seen, lastReconciled: 10, explanation: owner.map { "owned by \($0)" })
+        }
+        try repository.write { writer in
+            try writer.upsertIndex(entry("a1", "UNMATCHED"))
+            try writer.upsertIndex(entry("a1", "CONFIRMED", owner: "ann"))  // the later row of a transaction wins
+            try writer.upsertIndex(entry("b2", "UNMATCHED"))
+            try writer.upsertIndex(entry("c3", "DELETED", owner: "cy", seen: nil))
+            try writer.recordHistory(resource: "HR", accountID: "a1", task: nil, situation: "UNMATCHED", owner: nil, action: nil)
+            try writer.recordHistory(resource: "HR", accountID: "a1", task: 7, situation: "CONFIRMED", owner: "ann", action: "LINK_ACCOUNT")
+            try writer.removeIndex(resource: "HR", accountID: "b2")
+        }
+        #expect(try repository.indexEntry(resource: "HR", accountID: "a1") == entry("a1", "CONFIRMED", owner: "ann"))
+        #expect(try repository.indexEntry(resource: "HR", accountID: "b2") == nil)
+        #expect(try repository.indexEntries(owner: "ann").map(\.accountID) == ["a1"])
+        let history = try repository.history(resource: "HR", accountID: "a1")
+        #expect(history.map(\.situation) == ["UNMATCHED", "CONFIRMED"])
+        #expect(history.last?.task == 7 && history.last?.action == "LINK_ACCOUNT" && history.first?.owner == nil)
+        // A null last_seen keeps the earlier one.
+        try repository.write { try $0.upsertIndex(entry("a1", "CONFIRMED", owner: "ann", seen: nil)) }
+        #expect(try repository.indexEntry(resource: "HR", accountID: "a1")?.lastSeen == 10)
+        try repository.touchIndex(resource: "HR", at: 99)
+        let rows = try repository.indexEntries(resource: "HR", attributes: false)
+        #expect(rows["a1"]?.lastSeen == 99 && rows["c3"]?.lastSeen == nil && rows["c3"]?.lastReconciled == 99)
+        #expect(rows["a1"]?.attributes.isEmpty == true)
+        var query = IndexQuery()
+        query.accountID = .contains("3")
+        #expect(try repository.searchIndex(query).map(\.accountID) == ["c3"])
+        query = IndexQuery()
+        query.owner = .startsWith("c")
+        query.situations = ["DELETED"]
+        #expect(try repository.searchIndex(query).map(\.accountID) == ["c3"])
+    }
+
+    @Test(arguments: Backend.allCases) func tasksStartFinishAndRefuseASecondRun(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let id = try repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "s1")
+        #expect(throws: RepositoryError.self) { try repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "s2") }
+        #expect(try repository.requestCancel(resource: "HR") == id)
+        #expect(try repository.cancelRequested(task: id))
+        try repository.finishTask(id, status: "completed with errors", cancelled: true, situations: ["CONFIRMED": 3], responses: ["LINK_ACCOUNT": 1],
+                                  errors: [TaskError(accountID: "a1", message: "first"), TaskError(accountID: nil, message: "second")],
+                                  details: "done", setsResourceStatus: true)
+        let task = try #require(try repository.task(id: id))
+        #expect(task.status == "completed with errors" && task.cancelled && task.situations == ["CONFIRMED": 3] && task.details == "done")
+        #expect(task.errors.map(\.message) == ["first", "second"] && task.errors.first?.accountID == "a1")
+        #expect(try repository.resourceStatuses()["HR"]?.status == "completed with errors")
+        let next = try repository.startTask(name: "Reconcile", resource: "HR", mode: "INCREMENTAL", server: "s2")
+        #expect(next > id)
+        let provisioning = try repository.recordTask(name: "Provisioning Activity", resource: "HR", status: "success", details: "W1", server: "s1")
+        #expect(try repository.tasks(resource: "HR", name: nil, limit: 10).map(\.id) == [provisioning, next, id])
+        #expect(try repository.requestCancel(resource: "LDAP") == nil)
+    }
+
+    @Test(arguments: Backend.allCases) func workItemsAreNumberedAndDecided(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let change = WorkItem.Change(attribute: "mail", old: nil, new: ["a@x"], multi: false)
+        let first = try repository.addWorkItem(WorkItem(id: "", resource: "HR", accountID: "a1", kind: .newAccount, suggestedUser: "ann",
+                                                        approver: "boss", changes: [change]))
+        let second = try repository.addWorkItem(WorkItem(id: "", resource: "HR", accountID: "b2", kind: .modifiedAccount, suggestedUser: nil,
+                                                         approver: nil, changes: []))
+        #expect(first != second && first.hasPrefix("W"))
+        try repository.decideWorkItem(id: first, status: "approved", message: "ok")
+        #expect(try repository.workItems(includeDecided: false).map(\.id) == [second])
+        let decided = try #require(try repository.workItem(id: first))
+        #expect(decided.status == "approved" && decided.message == "ok" && decided.changes == [change] && decided.suggestedUser == "ann")
+        #expect(try repository.workItem(id: "W999") == nil)
+    }
+
+    /// The migrations make the same tables with the same columns on both back ends.
+    @Test func bothBackEndsHaveTheSameSchema() throws {
+        func columns(_ repository: SQLRepository, _ query: String) throws -> Set<String> {
+            Set(try repository.database.read { db in try db.rows(query, []) }.map { $0.text(0) + "." + $0.text(1) })
+        }
+        let sqlite = try columns(try makeRepository(.sqlite), """
+            SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+            WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE 'grdb_%'
+            """)
+        let postgres = try columns(try makeRepository(.postgres), """
+            SELECT table_name::text, column_name::text FROM information_schema.columns
+            WHERE table_schema = 'public' AND table_name <> 'schema_migrations'
+            """)
+        // PostgreSQL numbers history and errors explicitly where SQLite has its rowid.
+        #expect(postgres.subtracting(["index_history.seq", "task_errors.seq"]) == sqlite)
+        #expect(sqlite.contains("account_index.explanation") && sqlite.contains("run_buckets.result"))
+    }
+
+    @Test func passwordsStayOutOfTheAddressAndComeFromTheEnvironmentOrAFile() throws {
+        #expect(throws: RepositoryError.self) { try PostgresURL("postgres://recon:secret@127.0.0.1:5432/recon") }
+        let url = try PostgresURL("postgres://recon@db.example:6543/identity")
+        #expect(url.host == "db.example" && url.port == 6543 && url.database == "identity" && url.user == "recon")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgpass-\(UUID().uuidString)").path
+        try writeFile(file, "# comment\nother:*:*:*:wrong\ndb.example:6543:*:recon:right\n*:*:*:*:fallback\n")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect(try PostgresURL.password(inFile: file, for: url) == "right")
+        #expect(try PostgresURL.password(inFile: file, for: PostgresURL("postgres://x@h/d")) == "fallback")
+        let error = #expect(throws: RepositoryError.self) { try openRepository("mysql://x@h/d") }
+        #expect(error?.description.contains("postgres://USER@HOST:PORT/DATABASE") == true)
+    }
+}
