@@ -90,7 +90,8 @@ extension Engine {
             throw EngineError("only a full run that is not a dry run can be split into buckets")
         }
         let (resource, policy, adapter) = try prepare(resourceName)
-        let taskID = try repository.startTask(name: "Reconcile", resource: resourceName, mode: options.mode.rawValue, server: options.server)
+        let taskID = try repository.startTask(name: "Reconcile", resource: resourceName, mode: options.mode.rawValue, server: options.server,
+                                              slot: options.slot)
         do {
             let run = ReconciliationRun(engine: self, resource: resource, policy: policy, adapter: adapter, taskID: taskID, options: options)
             try run.preReconciliation()

@@ -40,12 +40,22 @@ public final class Daemon: @unchecked Sendable {
         try noteRunsInRepository(engine)
     }
 
-    /// A slot is handled when a run started at or after it, on any server: missed slots run
-    /// once at start, and a slot another server ran is not run again.
+    /// A slot is handled when a run started for it (or, without a slot, at or after it) on any
+    /// server: missed slots run once at start, and a slot another server ran is not run
+    /// again. A slot whose latest run was interrupted (its server died) is due again, for
+    /// whichever live server comes first.
     private func noteRunsInRepository(_ engine: Engine) throws {
-        for task in try engine.repository.tasks(resource: nil, name: "Reconcile", limit: 1000) {
+        var latest: [String: TaskRecord] = [:]
+        var ran: [String: Int64] = [:]
+        for task in try engine.repository.tasks(resource: nil, name: "Reconcile", limit: 1000) {  // newest first
             let key = Self.key(task.resource, task.mode)
-            handled[key] = max(handled[key] ?? 0, task.started)
+            if latest[key] == nil { latest[key] = task }
+            if !task.interrupted { ran[key] = max(ran[key] ?? 0, task.slot ?? task.started) }
+        }
+        for (key, time) in ran { handled[key] = max(handled[key] ?? 0, time) }
+        for (key, task) in latest where task.interrupted {
+            let slot = task.slot ?? task.started
+            if (handled[key] ?? 0) >= slot && (ran[key] ?? 0) < slot { handled[key] = slot - 1 }
         }
     }
 
@@ -93,6 +103,7 @@ public final class Daemon: @unchecked Sendable {
                 var options = RunOptions()
                 options.mode = mode
                 options.server = server
+                options.slot = job.computed
                 let summary = buckets > 1 ? try engine.reconcileBucketed(resource, buckets: buckets, options: options)
                     : try engine.reconcile(resource, options: options)
                 log("recon serve: \(resource) \(mode.rawValue) \(summary.status), task \(summary.taskID.map(String.init) ?? "-")")

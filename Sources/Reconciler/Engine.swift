@@ -18,6 +18,9 @@ public struct RunOptions: Sendable {
     /// Take this response instead of the policy's (`recon index repair`); it must be allowed
     /// for the account's situation.
     public var responseOverride: Response?
+    /// The schedule slot (computed time) a scheduled run is for: refused when another server
+    /// already started that slot.
+    public var slot: Int64?
     public init() {}
 }
 
@@ -73,7 +76,8 @@ public final class Engine: Sendable {
         let heartbeat = runOptions.dryRun ? nil : Heartbeat(repository: repository, server: runOptions.server)
         defer { heartbeat?.stop() }
         let taskID = runOptions.dryRun ? nil : try repository.startTask(name: "Reconcile", resource: resourceName,
-                                                                          mode: runOptions.mode.rawValue, server: runOptions.server)
+                                                                          mode: runOptions.mode.rawValue, server: runOptions.server,
+                                                                          slot: runOptions.slot)
         var run = ReconciliationRun(engine: self, resource: resource, policy: policy, adapter: adapter, taskID: taskID, options: runOptions)
         let summary: RunSummary
         do {

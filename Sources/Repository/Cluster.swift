@@ -73,7 +73,8 @@ extension SQLRepository {
     }
 
     /// Marks failed the running tasks of servers silent for longer than `serverTimeout`
-    /// (stopped without finishing them, or dead); returns their ids.
+    /// (stopped without finishing them, or dead); returns their ids. A bucketed run does not
+    /// fail with the server that started it: its buckets go to the servers still alive.
     @discardableResult
     public func failTasksOfSilentServers() throws -> [Int64] {
         let limit = currentMillis() - serverTimeout
@@ -81,11 +82,11 @@ extension SQLRepository {
             let rows = try db.rows("""
                 SELECT t.id, t.resource, t.server FROM tasks t JOIN servers s ON s.name = t.server
                 WHERE t.status = 'running' AND (s.heartbeat < ? OR s.stopped IS NOT NULL)
+                AND NOT EXISTS (SELECT 1 FROM run_buckets b WHERE b.task = t.id)
                 """, .int(limit))
             for row in rows {
                 try Self.failTask(db, id: row.int(0), resource: row.text(1),
                                   reason: "interrupted: server \(row.text(2)) stopped answering (no heartbeat for \(serverTimeout / 1000) s)")
-                try db.execute("UPDATE run_buckets SET state = 'failed' WHERE task = ? AND state <> 'done'", .int(row.int(0)))
             }
             return rows.map { $0.int(0) }
         }

@@ -29,7 +29,9 @@ public protocol IdentityRepository: Sendable {
     func history(resource: String, accountID: String) throws -> [(at: Int64, task: Int64?, situation: String, owner: String?, action: String?)]
 
     // Tasks
-    func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64
+    /// Starts a task; a scheduled run names its `slot`, which is refused when another server
+    /// already ran (or runs) that slot.
+    func startTask(name: String, resource: String, mode: String, server: String, slot: Int64?) throws -> Int64
     func recoverInterruptedTasks(server: String) throws
     func finishTask(_ id: Int64, status: String, cancelled: Bool, situations: [String: Int], responses: [String: Int],
                     errors: [TaskError], details: String?, setsResourceStatus: Bool) throws
@@ -62,6 +64,12 @@ public protocol IdentityRepository: Sendable {
 
     /// Runs `body` in one transaction.
     func write<T>(_ body: (RepositoryWriter) throws -> T) throws -> T
+}
+
+extension IdentityRepository {
+    public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {
+        try startTask(name: name, resource: resource, mode: mode, server: server, slot: nil)
+    }
 }
 
 /// Opens the repository a URL names: `sqlite:PATH` or `postgres://USER@HOST:PORT/DATABASE`

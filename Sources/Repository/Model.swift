@@ -115,6 +115,10 @@ public struct TaskRecord: Sendable, Hashable {
     public var responses: [String: Int]
     public var errors: [TaskError]
     public var details: String?
+    /// The schedule slot a scheduled run was started for (its computed time), if any.
+    public var slot: Int64?
+    /// Whether the task failed because the process or server running it went away.
+    public var interrupted: Bool { status == "failed" && details?.contains("interrupted:") == true }
 }
 
 public struct TaskError: Sendable, Hashable, Codable {

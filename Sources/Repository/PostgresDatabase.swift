@@ -179,6 +179,10 @@ private struct PostgresSQLConnection: SQLConnection {
         }
     }
 
+    func lock(_ key: String) throws {
+        try execute("SELECT pg_advisory_xact_lock(hashtext(?))", [.text(key)])
+    }
+
     /// Rows in multi-row `VALUES` statements, as many per statement as the protocol's
     /// parameter limit allows: one round trip per few thousand rows.
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {

@@ -80,6 +80,9 @@ protocol SQLConnection {
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
     /// Inserts many rows into `table` at once (`columns` in order; every row as long).
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws
+    /// Holds a lock named `key` until the transaction ends (where transactions do not already
+    /// exclude each other).
+    func lock(_ key: String) throws
 }
 
 extension SQLConnection {

@@ -249,17 +249,24 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     /// Starts a task: refused (naming the running task) while another task of the same
     /// resource and name runs, in this process or any other.
-    public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {
+    public func startTask(name: String, resource: String, mode: String, server: String, slot: Int64?) throws -> Int64 {
         try recoverInterruptedTasks(server: server)
         try failTasksOfSilentServers()
         // The unique index `tasks_one_running` settles a race between servers the check misses.
         do {
             return try database.write { db in
+                try db.lock("task:" + resource)
+                if let slot, let done = try db.row("""
+                    SELECT id, server FROM tasks WHERE resource = ? AND name = ? AND mode = ? AND slot >= ?
+                    AND NOT (status = 'failed' AND details LIKE '%interrupted:%') ORDER BY id DESC LIMIT 1
+                    """, .text(resource), .text(name), .text(mode), .int(slot)) {
+                    throw RepositoryError("the scheduled \(mode) run of '\(resource)' was already started by server \(done.text(1)) (task \(done.int(0)))")
+                }
                 if let running = try db.row("SELECT id, server, pid FROM tasks WHERE resource = ? AND name = ? AND status = 'running'",
                                             .text(resource), .text(name)) {
                     throw RepositoryError("resource '\(resource)' is already being reconciled by task \(running.int(0)) (server \(running.text(1)), process \(running.int(2))); wait for it or run 'recon cancel \(resource)'")
                 }
-                return try Self.insertTask(db, name: name, resource: resource, mode: mode, server: server, status: "running", finished: nil, details: nil)
+                return try Self.insertTask(db, name: name, resource: resource, mode: mode, server: server, status: "running", finished: nil, details: nil, slot: slot)
             }
         } catch where "\(error)".contains("tasks_one_running") || "\(error)".contains("tasks.resource, tasks.name") {
             throw RepositoryError("resource '\(resource)' is already being reconciled by another server; wait for it or run 'recon cancel \(resource)'")
@@ -267,10 +274,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     private static func insertTask(_ db: any SQLConnection, name: String, resource: String, mode: String, server: String,
-                                   status: String, finished: Int64?, details: String?) throws -> Int64 {
-        let row = try db.row("INSERT INTO tasks (name, resource, mode, server, pid, started, finished, status, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                                   status: String, finished: Int64?, details: String?, slot: Int64? = nil) throws -> Int64 {
+        let row = try db.row("INSERT INTO tasks (name, resource, mode, server, pid, started, finished, status, details, slot) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                              .text(name), .text(resource), .text(mode), .text(server), .int(Int64(getpid())), .int(currentMillis()),
-                             .int(finished), .text(status), .text(details))
+                             .int(finished), .text(status), .text(details), .int(slot))
         return row?.int(0) ?? 0
     }
 
@@ -336,7 +343,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     /// The columns `task(_:_:)` reads, in its order.
-    private static let taskColumns = "id, name, resource, mode, server, started, finished, status, cancelled, situations, responses, details"
+    private static let taskColumns = "id, name, resource, mode, server, started, finished, status, cancelled, situations, responses, details, slot"
 
     public func tasks(resource: String? = nil, name: String? = nil, limit: Int = 100) throws -> [TaskRecord] {
         var clauses: [String] = [], arguments: [SQLValue] = []
@@ -360,7 +367,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             .map { TaskError(accountID: $0.optionalText(0), message: $0.text(1)) }
         return TaskRecord(id: id, name: row.text(1), resource: row.text(2), mode: row.text(3), server: row.text(4),
                           started: row.int(5), finished: row.optionalInt(6), status: row.text(7), cancelled: row.bool(8),
-                          situations: situations, responses: responses, errors: errors, details: row.optionalText(11))
+                          situations: situations, responses: responses, errors: errors, details: row.optionalText(11), slot: row.optionalInt(12))
     }
 
     /// The last reconciliation status of each resource that has one.

@@ -80,6 +80,9 @@ private struct GRDBConnection: SQLConnection {
         return result
     }
 
+    /// SQLite's write transactions already exclude each other.
+    func lock(_ key: String) throws {}
+
     /// One compiled INSERT run per row: SQLite has no round trips to save.
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
         guard !rows.isEmpty else { return }

@@ -45,6 +45,7 @@ enum Schema {
             CREATE TABLE servers (name {text} PRIMARY KEY NOT NULL, host {text} NOT NULL, pid {int} NOT NULL,
                 started {int} NOT NULL, heartbeat {int} NOT NULL, stopped {int});
             CREATE UNIQUE INDEX tasks_one_running ON tasks(resource, name) WHERE status = 'running';
+            ALTER TABLE tasks ADD COLUMN slot {int};
             CREATE TABLE run_buckets (task {int} NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, bucket {int} NOT NULL,
                 state {text} NOT NULL, server {text}, taken {int}, result {text}, PRIMARY KEY (task, bucket));
             """),

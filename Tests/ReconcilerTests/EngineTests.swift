@@ -3,6 +3,7 @@ import Deployment
 import Foundation
 import Repository
 import Testing
+import TestSupport
 @testable import Reconciler
 @testable import recon
 
@@ -29,8 +30,8 @@ let everySituationUsers = [
 ]
 
 @Suite struct SituationTests {
-    @Test func everySituationIsClassifiedAndIndexed() throws {
-        let deployed = try Deployed([
+    @Test(arguments: Backend.allCases) func everySituationIsClassifiedAndIndexed(_ backend: Backend) throws {
+        let deployed = try Deployed(backend: backend, [
             "config.xml": hrConfiguration(policy: "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/><Responses><Response situation='UNMATCHED' action='CREATE_NEW_USER'/></Responses></ReconcilePolicy>"),
             "hr.csv": everySituationCSV,
         ], users: everySituationUsers)
@@ -54,7 +55,7 @@ let everySituationUsers = [
         #expect(task.status == "success" && task.situations["DISPUTED"] == 1)
     }
 
-    @Test func responsesChangeTheRepositoryAndTheResource() throws {
+    @Test(arguments: Backend.allCases) func responsesChangeTheRepositoryAndTheResource(_ backend: Backend) throws {
         let policy = """
         <ReconcilePolicy name='P' resource='HR'>
           <Correlation correlationRule='By Employee Id'/>
@@ -69,7 +70,7 @@ let everySituationUsers = [
           </Responses>
         </ReconcilePolicy>
         """
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
         let summary = try deployed.run("HR")
         #expect(summary.status == "success", "\(summary.errors)")
         #expect(summary.responses == [.createNewUser: 1, .linkAccount: 2, .deleteAccount: 1, .createAccount: 1, .unlinkAccount: 1])
@@ -93,12 +94,12 @@ let everySituationUsers = [
         #expect(second.responses.isEmpty)
     }
 
-    @Test func aMissingCapabilityIsAnErrorForThatAccountOnly() throws {
+    @Test(arguments: Backend.allCases) func aMissingCapabilityIsAnErrorForThatAccountOnly(_ backend: Backend) throws {
         let policy = """
         <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Reader'/>
           <Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>
         """
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
                                     users: [user("a", linked: ["a"])])
         let summary = try deployed.run("HR")
         #expect(summary.status == "completed with errors")
@@ -107,24 +108,24 @@ let everySituationUsers = [
         #expect(try deployed.index("HR")["a"]?.situation == "CONFIRMED")
     }
 
-    @Test func disableMarksTheAccountDisabled() throws {
+    @Test(arguments: Backend.allCases) func disableMarksTheAccountDisabled(_ backend: Backend) throws {
         let policy = """
         <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Admin'/>
           <Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>
         """
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\nb,b@x,,\n"])
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\nb,b@x,,\n"])
         let summary = try deployed.run("HR")
         #expect(summary.responses == [.disableAccount: 1])
         #expect(try deployed.file("hr.csv").contains("b,b@x,,true"))
         #expect(try deployed.index("HR")["b"]?.situation == "UNMATCHED")
     }
 
-    @Test func aDryRunReportsTheResponsesAndWritesNothing() throws {
+    @Test(arguments: Backend.allCases) func aDryRunReportsTheResponsesAndWritesNothing(_ backend: Backend) throws {
         let policy = """
         <ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/><Workflow proxyAdministrator='Admin'/>
           <Responses><Response situation='UNMATCHED' action='DELETE_ACCOUNT'/><Response situation='FOUND' action='LINK_ACCOUNT'/></Responses></ReconcilePolicy>
         """
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
         let before = try deployed.file("hr.csv")
         let summary = try deployed.run("HR", dryRun: true)
         #expect(summary.taskID == nil && summary.dryRun)
@@ -136,13 +137,13 @@ let everySituationUsers = [
         #expect(try deployed.repository.user(named: "dave")?.accounts.isEmpty == true)
     }
 
-    @Test func tooManyNativelyRemovedAccountsBlockDeletedResponses() throws {
+    @Test(arguments: Backend.allCases) func tooManyNativelyRemovedAccountsBlockDeletedResponses(_ backend: Backend) throws {
         let policy = """
         <ReconcilePolicy name='P' resource='HR'><Workflow proxyAdministrator='Admin'/>
           <Responses><Response situation='DELETED' action='UNLINK_ACCOUNT'/></Responses>
           <Options maxNativelyRemovedPercent='25'/></ReconcilePolicy>
         """
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\na,a@x,,\nb,b@x,,\n"],
                                     users: ["a", "b", "c", "d"].map { user($0, linked: [$0]) })
         let summary = try deployed.run("HR")
         #expect(summary.status == "completed with errors")
@@ -153,11 +154,11 @@ let everySituationUsers = [
         #expect(try deployed.index("HR")["c"]?.situation == "DELETED")
     }
 
-    @Test func theErrorLimitStopsTheRun() throws {
+    @Test(arguments: Backend.allCases) func theErrorLimitStopsTheRun(_ backend: Backend) throws {
         let rules = "<Rule name='Broken' subtype='SUBTYPE_ACCOUNT_CORRELATION_RULE'><RuleArgument name='account'/><div><length><ref>account.accountId</ref></length><i>0</i></div></Rule>"
         let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='Broken'/><Options errorLimit='2'/></ReconcilePolicy>"
         let rows = (1...10).map { "u\($0),u\($0)@x,," }.joined(separator: "\n")
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy, extra: rules), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy, extra: rules), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
         let summary = try deployed.run("HR")
         #expect(summary.status == "failed")
         #expect(summary.errors.count >= 2 && summary.errors.count < 10)
@@ -165,10 +166,10 @@ let everySituationUsers = [
         #expect(summary.details.contains { $0.contains("errorLimit 2") })
     }
 
-    @Test func incrementalRunsExamineOnlyWhatChanged() throws {
+    @Test(arguments: Backend.allCases) func incrementalRunsExamineOnlyWhatChanged(_ backend: Backend) throws {
         let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/></ReconcilePolicy>"
         let rows = (1...50).map { "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"],
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"],
                                     users: (1...50).map { user("u\($0)", linked: ["u\($0)"]) })
         #expect(try deployed.run("HR").situations[.confirmed] == 50)
         let changed = (1...50).map { $0 == 7 ? "u7,new@x,E7," : "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
@@ -180,16 +181,16 @@ let everySituationUsers = [
         #expect(unchanged.situations.values.reduce(0, +) == 0)
     }
 
-    @Test func aSecondRunOfTheSameResourceIsRefused() throws {
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n"])
+    @Test(arguments: Backend.allCases) func aSecondRunOfTheSameResourceIsRefused(_ backend: Backend) throws {
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n"])
         let running = try deployed.repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "test")
         #expect(throws: RepositoryError.self) { try deployed.run("HR") }
         do { _ = try deployed.run("HR") } catch { #expect("\(error)".contains("task \(running)")) }
     }
 
-    @Test func cancelStopsAtAnAccountBoundary() throws {
+    @Test(arguments: Backend.allCases) func cancelStopsAtAnAccountBoundary(_ backend: Backend) throws {
         let rows = (1...2000).map { "u\($0),u\($0)@x,," }.joined(separator: "\n")
-        let deployed = try Deployed(["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"])
         var options = RunOptions()
         options.server = "test"
         let repository = deployed.repository

@@ -3,6 +3,7 @@ import Deployment
 import Foundation
 import Repository
 import Testing
+import TestSupport
 import XMLSource
 @testable import Reconciler
 @testable import recon
@@ -14,7 +15,8 @@ final class Deployed {
 
     var repository: any IdentityRepository { engine.repository }
 
-    init(_ files: [String: String], users: [User] = []) throws {
+    /// The configuration `files` and `users` in a new repository of `backend`.
+    init(backend: Backend = .sqlite, repositoryURL: String? = nil, _ files: [String: String], users: [User] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, content) in files {
@@ -24,7 +26,7 @@ final class Deployed {
         }
         let (deployment, problems) = ConfigurationLoader.load(directory: directory.path)
         guard problems.isEmpty else { throw EngineError(problems.map(\.description).joined(separator: "\n")) }
-        let repository = try SQLRepository(sqlitePath: directory.appendingPathComponent("recon.db").path)
+        let repository = try openRepository(repositoryURL ?? backend.newRepositoryURL(in: directory.path))
         try repository.saveUsers(users)
         engine = Engine(deployment: deployment, configDirectory: directory.path, repository: repository)
     }

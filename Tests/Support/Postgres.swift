@@ -82,9 +82,9 @@ public final class PostgresServer: Sendable {
     /// Runs SQL with `psql` in the database; the rows it prints, unaligned (columns separated by
     /// `|`), one a line, without headings or a final line break.
     @discardableResult
-    public func execute(_ sql: String) throws -> String {
+    public func execute(_ sql: String, database: String = PostgresServer.database) throws -> String {
         let output = try cluster.run("psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", String(port),
-                                     "-U", Self.user, "-d", Self.database, "-c", sql)
+                                     "-U", Self.user, "-d", database, "-c", sql)
         return String(output.reversed().drop { $0 == "\n" }.reversed())
     }
 
