@@ -34,7 +34,7 @@ let package = Package(
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "recon-bench", dependencies: [
-            "XPRESS", "Reconciler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "XPRESS", "Reconciler", "Repository", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),

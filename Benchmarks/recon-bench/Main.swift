@@ -8,7 +8,26 @@ struct ReconBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recon-bench",
         abstract: "Measure the project against baselines taken in the same run (use a release build).",
-        subcommands: [Interpreter.self, Lint.self, Reconcile.self])
+        subcommands: [Interpreter.self, Lint.self, Reconcile.self, Cluster.self])
+
+    struct Cluster: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A full run as `recon` processes: SQLite, PostgreSQL with one server, PostgreSQL with two servers sharing a bucketed run (needs recon built beside recon-bench, and PostgreSQL installed).")
+
+        @Option(help: "Users and accounts.") var accounts = 1_000_000
+        @Option(help: "Buckets of the two-server run.") var buckets = 8
+
+        func run() throws {
+            let recon = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("recon")
+            guard FileManager.default.isExecutableFile(atPath: recon.path) else { throw BenchmarkError("build recon first: no \(recon.path)") }
+            let rows = try ClusterBenchmark(accounts: accounts, buckets: buckets, recon: recon).run()
+            print("repository and servers                  import s     run s   accounts/s   peak MB (largest recon process)")
+            for row in rows {
+                print(row.name.padding(toLength: 38, withPad: " ", startingAt: 0)
+                      + String(format: "%9.2f  %8.2f  %11.0f  %8.0f", row.importSeconds, row.runSeconds, Double(accounts) / row.runSeconds, row.peakMegabytes))
+            }
+        }
+    }
 
     struct Reconcile: ParsableCommand {
         static let configuration = CommandConfiguration(

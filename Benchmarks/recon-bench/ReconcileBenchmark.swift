@@ -36,18 +36,10 @@ struct ReconcileBenchmark {
         return rows
     }
 
-    private func user(_ index: Int) -> String { index % 20 == 18 ? "a\(index)" : "user\(index)" }
+    private var data: SyntheticData { SyntheticData(accounts: accounts) }
 
     private func writeData(_ directory: URL) throws {
-        var accountsCSV = "uid,email,department\n", usersCSV = "name,email\n"
-        accountsCSV.reserveCapacity(accounts * 40)
-        usersCSV.reserveCapacity(accounts * 32)
-        for index in 0..<accounts {
-            accountsCSV += "a\(index),user\(index)@example.com,dept\(index % 50)\n"
-            usersCSV += "\(user(index)),user\(index)@example.com\n"
-        }
-        try Data(accountsCSV.utf8).write(to: directory.appendingPathComponent("accounts.csv"))
-        try Data(usersCSV.utf8).write(to: directory.appendingPathComponent("users.csv"))
+        try data.writeFiles(directory)
         let database = try DatabaseQueue(path: directory.appendingPathComponent("accounts.db").path)
         try database.write { db in
             try db.execute(sql: "CREATE TABLE accounts (uid TEXT PRIMARY KEY, email TEXT, department TEXT)")
@@ -104,26 +96,14 @@ struct ReconcileBenchmark {
 
         let repositoryFile = directory.appendingPathComponent("recon-\(kind.rawValue).db").path
         let repository = try SQLRepository(sqlitePath: repositoryFile)
-        var users: [User] = []
-        users.reserveCapacity(accounts)
-        for index in 0..<accounts {
-            let share = index % 20
-            users.append(User(name: user(index), attributes: ["email": .single("user\(index)@example.com")],
-                              assignedResources: share == 18 ? ["Bench"] : [],
-                              accounts: share < 18 ? [AccountLink(resource: "Bench", accountID: "a\(index)")] : []))
-        }
-        let importSeconds = try time { try repository.saveUsers(users) }
-        users = []
+        let importSeconds = try time { try data.importUsers(into: repository) }
         let engine = Engine(deployment: deployment, configDirectory: directory.path, repository: repository)
         var rows = [Row(name: "\(kind.rawValue): import users", seconds: importSeconds, accounts: accounts, peakMegabytes: peakMegabytes())]
-        let expected = accounts / 20
         for (name, mode) in [("first full run", RunOptions.Mode.full), ("second full run (unchanged)", .full)] {
             let summary = try measure(engine, mode) { seconds in
                 rows.append(Row(name: "\(kind.rawValue): \(name)", seconds: seconds, accounts: accounts, peakMegabytes: peakMegabytes()))
             }
-            guard summary.situations[.found] == expected, summary.situations[.unassigned] == expected,
-                  summary.situations[.confirmed] == accounts - 2 * expected
-            else { throw BenchmarkError("unexpected situations: \(summary.situations) \(summary.errors.prefix(3))") }
+            try data.check(Dictionary(uniqueKeysWithValues: summary.situations.map { ($0.rawValue, $1) }), errors: summary.errors.map(\.message))
         }
         // 1% of the accounts change department: an incremental run examines only those.
         let changed = Swift.max(1, accounts / 100)
@@ -168,10 +148,57 @@ struct ReconcileBenchmark {
         }
     }
 
-    /// The process's peak resident memory so far.
-    private func peakMegabytes() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024
+}
+
+/// The generated deployment both reconciliation benchmarks use: N users and N accounts. 90% of
+/// the accounts are linked, 5% belong to assigned users (FOUND), 5% are unowned and correlate by
+/// email through an XPRESS rule returning an AttributeCondition, confirmed by the standard email
+/// confirmation rule (UNASSIGNED).
+struct SyntheticData {
+    let accounts: Int
+
+    func userName(_ index: Int) -> String { index % 20 == 18 ? "a\(index)" : "user\(index)" }
+
+    /// `accounts.csv` (the resource) and `users.csv` (for the sqlite3 floor) in `directory`.
+    func writeFiles(_ directory: URL) throws {
+        var accountsCSV = "uid,email,department\n", usersCSV = "name,email\n"
+        accountsCSV.reserveCapacity(accounts * 40)
+        usersCSV.reserveCapacity(accounts * 32)
+        for index in 0..<accounts {
+            accountsCSV += "a\(index),user\(index)@example.com,dept\(index % 50)\n"
+            usersCSV += "\(userName(index)),user\(index)@example.com\n"
+        }
+        try Data(accountsCSV.utf8).write(to: directory.appendingPathComponent("accounts.csv"))
+        try Data(usersCSV.utf8).write(to: directory.appendingPathComponent("users.csv"))
     }
+
+    /// The users, with their links and assignments to the resource `Bench`, in batches.
+    func importUsers(into repository: any IdentityRepository) throws {
+        var batch: [User] = []
+        for index in 0..<accounts {
+            let share = index % 20
+            batch.append(User(name: userName(index), attributes: ["email": .single("user\(index)@example.com")],
+                              assignedResources: share == 18 ? ["Bench"] : [],
+                              accounts: share < 18 ? [AccountLink(resource: "Bench", accountID: "a\(index)")] : []))
+            if batch.count == 10_000 || index == accounts - 1 {
+                try repository.saveUsers(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    /// Throws unless a full run's situation counts are those the data makes.
+    func check(_ situations: [String: Int], errors: [String]) throws {
+        let expected = accounts / 20
+        guard situations["FOUND"] == expected, situations["UNASSIGNED"] == expected, situations["CONFIRMED"] == accounts - 2 * expected else {
+            throw BenchmarkError("unexpected situations: \(situations) \(errors.prefix(3))")
+        }
+    }
+}
+
+/// The process's peak resident memory so far.
+func peakMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
 }

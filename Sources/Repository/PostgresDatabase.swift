@@ -225,7 +225,7 @@ private struct PostgresSQLConnection: SQLConnection {
 
     /// `?` placeholders as PostgreSQL's `$1, $2, ...` (outside quoted text).
     static func numbered(_ sql: String) -> String {
-        guard sql.contains("?") else { return sql }
+        guard sql.utf8.contains(UInt8(ascii: "?")) else { return sql }
         var result = ""
         result.reserveCapacity(sql.utf8.count + 16)
         var number = 0

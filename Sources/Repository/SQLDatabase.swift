@@ -49,7 +49,7 @@ enum SQLDialect {
 
     /// `sql` with the dialect's tokens replaced.
     func translate(_ sql: String) -> String {
-        guard sql.contains("{") else { return sql }
+        guard sql.utf8.contains(UInt8(ascii: "{")) else { return sql }
         var text = sql
         for (token, sqlite, postgres) in Self.tokens where text.contains(token) {
             text = text.replacingOccurrences(of: token, with: self == .sqlite ? sqlite : postgres)

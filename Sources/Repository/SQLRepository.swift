@@ -38,8 +38,9 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     // MARK: Users
 
+    /// Creates or replaces `users` in one transaction, a few hundred per statement.
     public func saveUsers(_ users: [User]) throws {
-        try write { writer in for user in users { try writer.saveUser(user) } }
+        try database.write { db in try SQLWriter(db: db).saveUsers(users) }
     }
 
     public func allUsers() throws -> [User] {
@@ -61,21 +62,30 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
+    /// A user in one statement (one round trip to a server database): its row, attributes in
+    /// order, assignments and links, told apart by the first column.
     static func loadUser(_ name: String, _ db: any SQLConnection) throws -> User? {
-        guard try db.row("SELECT 1 FROM users WHERE name = ?", .text(name)) != nil else { return nil }
+        let rows = try db.rows("""
+            SELECT 'u' AS kind, name AS a, NULL AS b, 0 AS multi, 0 AS position FROM users WHERE name = ?
+            UNION ALL SELECT 'v', name, value, multi, position FROM user_attributes WHERE "user" = ?
+            UNION ALL SELECT 'r', resource, NULL, 0, 0 FROM assignments WHERE "user" = ?
+            UNION ALL SELECT 'l', resource, account_id, 0, 0 FROM links WHERE "user" = ?
+            ORDER BY 1, 2, 5
+            """, .text(name), .text(name), .text(name), .text(name))
+        guard rows.contains(where: { $0.text(0) == "u" }) else { return nil }
         var attributes: [String: AttributeValue] = [:]
-        for row in try db.rows("SELECT name, value, multi FROM user_attributes WHERE \"user\" = ? ORDER BY name, position", .text(name)) {
-            let key = row.text(0), value = row.text(1)
-            if row.bool(2) {
-                attributes[key] = .multi((attributes[key]?.values ?? []) + [value])
-            } else {
-                attributes[key] = .single(value)
+        var assigned: Set<String> = [], links: Set<AccountLink> = []
+        for row in rows {
+            switch row.text(0) {
+            case "v":
+                let key = row.text(1), value = row.text(2)
+                attributes[key] = row.bool(3) ? .multi((attributes[key]?.values ?? []) + [value]) : .single(value)
+            case "r": assigned.insert(row.text(1))
+            case "l": links.insert(AccountLink(resource: row.text(1), accountID: row.text(2)))
+            default: break
             }
         }
-        let assigned = try db.rows("SELECT resource FROM assignments WHERE \"user\" = ?", .text(name)).map { $0.text(0) }
-        let links = try db.rows("SELECT resource, account_id FROM links WHERE \"user\" = ?", .text(name))
-            .map { AccountLink(resource: $0.text(0), accountID: $0.text(1)) }
-        return User(name: name, attributes: attributes, assignedResources: Set(assigned), accounts: Set(links))
+        return User(name: name, attributes: attributes, assignedResources: assigned, accounts: links)
     }
 
     public func existingUsers(_ names: [String]) throws -> [String] {
@@ -182,11 +192,15 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
+    /// Rows the run wrote already carry these times and are left alone (on PostgreSQL every
+    /// updated row is a new row version).
     public func touchIndex(resource: String, at millis: Int64) throws {
         try database.write { db in
-            try db.execute("UPDATE account_index SET last_reconciled = ? WHERE resource = ?", .int(millis), .text(resource))
-            try db.execute("UPDATE account_index SET last_seen = ? WHERE resource = ? AND situation NOT IN ('DELETED', 'MISSING')",
-                           .int(millis), .text(resource))
+            try db.execute("""
+                UPDATE account_index SET last_reconciled = ?,
+                  last_seen = CASE WHEN situation IN ('DELETED', 'MISSING') THEN last_seen ELSE ? END
+                WHERE resource = ? AND (last_reconciled <> ? OR (situation NOT IN ('DELETED', 'MISSING') AND last_seen IS DISTINCT FROM ?))
+                """, .int(millis), .int(millis), .text(resource), .int(millis), .int(millis))
         }
     }
 
@@ -482,21 +496,35 @@ private final class SQLWriter: RepositoryWriter {
         }
     }
 
-    func saveUser(_ user: User) throws {
-        try db.execute("INSERT INTO users (name, modified) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET modified = excluded.modified",
-                       .text(user.name), .int(currentMillis()))
-        try db.execute("DELETE FROM user_attributes WHERE \"user\" = ?", .text(user.name))
-        try writeAttributes(user.name, user.attributes)
-        try db.execute("DELETE FROM assignments WHERE \"user\" = ?", .text(user.name))
-        try db.insertMany(into: "assignments", columns: ["user", "resource"],
-                          rows: user.assignedResources.union(user.accounts.map(\.resource)).sorted().map { [.text(user.name), .text($0)] },
-                          onConflict: "")
-        try db.execute("DELETE FROM links WHERE \"user\" = ?", .text(user.name))
-        try db.insertMany(into: "links", columns: ["user", "resource", "account_id"],
-                          rows: user.accounts.sorted().map { [.text(user.name), .text($0.resource), .text($0.accountID)] }, onConflict: "")
+    func saveUser(_ user: User) throws { try saveUsers([user]) }
+
+    /// Replaces users whole, 500 per group of statements (a name given twice keeps its last).
+    func saveUsers(_ users: [User]) throws {
+        var latest: [String: Int] = [:]
+        for (position, user) in users.enumerated() { latest[user.name] = position }
+        let unique = users.enumerated().filter { latest[$0.element.name] == $0.offset }.map(\.element)
+        let now = currentMillis()
+        for start in stride(from: 0, to: unique.count, by: 500) {
+            let group = unique[start..<min(unique.count, start + 500)]
+            let names = group.map { SQLValue.text($0.name) }
+            try db.insertMany(into: "users", columns: ["name", "modified"], rows: names.map { [$0, .int(now)] },
+                              onConflict: "ON CONFLICT(name) DO UPDATE SET modified = excluded.modified")
+            let list = Array(repeating: "?", count: names.count).joined(separator: ", ")
+            for table in ["user_attributes", "assignments", "links"] {
+                try db.execute("DELETE FROM \(table) WHERE \"user\" IN (\(list))", names)
+            }
+            try db.insertMany(into: "user_attributes", columns: ["user", "name", "position", "value", "multi"],
+                              rows: group.flatMap { Self.attributeRows($0.name, $0.attributes) }, onConflict: "")
+            try db.insertMany(into: "assignments", columns: ["user", "resource"], rows: group.flatMap { user in
+                user.assignedResources.union(user.accounts.map(\.resource)).sorted().map { [.text(user.name), .text($0)] }
+            }, onConflict: "")
+            try db.insertMany(into: "links", columns: ["user", "resource", "account_id"], rows: group.flatMap { user in
+                user.accounts.sorted().map { [.text(user.name), .text($0.resource), .text($0.accountID)] }
+            }, onConflict: "")
+        }
     }
 
-    private func writeAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {
+    private static func attributeRows(_ user: String, _ attributes: [String: AttributeValue]) -> [[SQLValue]] {
         var rows: [[SQLValue]] = []
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
             let multi: Bool
@@ -505,7 +533,12 @@ private final class SQLWriter: RepositoryWriter {
                 rows.append([.text(user), .text(name), .int(Int64(position)), .text(item), .bool(multi)])
             }
         }
-        try db.insertMany(into: "user_attributes", columns: ["user", "name", "position", "value", "multi"], rows: rows, onConflict: "")
+        return rows
+    }
+
+    private func writeAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {
+        try db.insertMany(into: "user_attributes", columns: ["user", "name", "position", "value", "multi"],
+                          rows: Self.attributeRows(user, attributes), onConflict: "")
     }
 
     func setUserAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws {

@@ -86,8 +86,11 @@ private struct GRDBConnection: SQLConnection {
     /// One compiled INSERT run per row: SQLite has no round trips to save.
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
         guard !rows.isEmpty else { return }
-        let sql = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES ("
-            + columns.map { _ in "?" }.joined(separator: ", ") + ") " + onConflict
-        for row in rows { try execute(sql, row) }
+        let statement = try db.cachedStatement(sql: "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES ("
+            + columns.map { _ in "?" }.joined(separator: ", ") + ") " + onConflict)
+        for row in rows {
+            try statement.setArguments(StatementArguments(row.map(Self.databaseValue)))
+            try statement.execute()
+        }
     }
 }
