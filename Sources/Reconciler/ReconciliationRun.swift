@@ -76,14 +76,11 @@ struct ReconciliationRun {
         if part == nil { try preReconciliation() }
         // Step 1: what the repository expects.
         var claims: [String: [String]] = [:]
-        for (accountID, user) in try repository.links(on: resource.name) { claims[accountID, default: []].append(user) }
+        let inPart = part.map { part in { (accountID: String) in part.contains(accountID) } }
+        for (accountID, user) in try repository.links(on: resource.name, accepting: inPart) { claims[accountID, default: []].append(user) }
         var expected = try part?.expected ?? expectedAccounts()
-        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value)
-        if let part {
-            claims = claims.filter { part.contains($0.key) }
-            expected = expected.filter { part.contains($0.key) }
-            previous = previous.filter { part.contains($0.key) }
-        }
+        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value, accepting: inPart)
+        if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
 

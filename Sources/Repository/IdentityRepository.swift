@@ -13,14 +13,16 @@ public protocol IdentityRepository: Sendable {
     func userWithAccounts(named name: String) throws -> (User, [IndexEntry])?
     func existingUsers(_ names: [String]) throws -> [String]
     func findUsers(_ conditions: [UserCondition]) throws -> [String]
-    func links(on resource: String) throws -> [(accountID: String, user: String)]
+    /// (account id, user) of every link to an account on `resource`, or only to the accounts
+    /// `accepting` accepts (a bucket's), filtered as the rows arrive.
+    func links(on resource: String, accepting: ((String) -> Bool)?) throws -> [(accountID: String, user: String)]
     func assignedWithoutLink(on resource: String) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
 
     // Account Index
     /// Every index row of a resource by account id; without `attributes` the rows' attribute
     /// lists are left empty (cheaper when only digests, owners and situations are needed).
-    func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry]
+    func indexEntries(resource: String, attributes: Bool, accepting: ((String) -> Bool)?) throws -> [String: IndexEntry]
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
@@ -67,6 +69,14 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
+    public func links(on resource: String) throws -> [(accountID: String, user: String)] {
+        try links(on: resource, accepting: nil)
+    }
+
+    public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
+        try indexEntries(resource: resource, attributes: attributes, accepting: nil)
+    }
+
     public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {
         try startTask(name: name, resource: resource, mode: mode, server: server, slot: nil)
     }

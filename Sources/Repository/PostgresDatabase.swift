@@ -166,17 +166,28 @@ private struct PostgresSQLConnection: SQLConnection {
         _ = try run(sql, arguments)
     }
 
-    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        try run(sql, arguments).rows.map { row in
-            SQLRow(values: try PostgresRandomAccessRow(row).map { cell in
-                guard cell.bytes != nil else { return .null }
-                switch cell.dataType {
-                case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
-                case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
-                default: return .text(try cell.decode(String.self))
-                }
-            })
+    /// Rows are decoded and handed over on the connection's event loop while this thread
+    /// waits for the query to end, so none is kept longer than `body` keeps it.
+    func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
+        let query = PostgresQuery(unsafeSQL: Self.numbered(SQLDialect.postgres.translate(sql)), binds: Self.bindings(arguments))
+        try withoutActuallyEscaping(body) { body in
+            // PostgresNIO keeps its row callback after the query ends: the callback reaches
+            // `body` through a sink that lets go of it before this call returns.
+            let sink = RowSink(body)
+            defer { sink.body = nil }
+            _ = try connection.query(query, logger: logger) { row in try sink.body?(try Self.decode(row)) }.wait()
         }
+    }
+
+    private static func decode(_ row: PostgresRow) throws -> SQLRow {
+        SQLRow(values: try PostgresRandomAccessRow(row).map { cell in
+            guard cell.bytes != nil else { return .null }
+            switch cell.dataType {
+            case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
+            case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
+            default: return .text(try cell.decode(String.self))
+            }
+        })
     }
 
     func lock(_ key: String) throws {
@@ -212,6 +223,10 @@ private struct PostgresSQLConnection: SQLConnection {
     }
 
     private func send(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        try connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger).wait()
+    }
+
+    private static func bindings(_ arguments: [SQLValue]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: arguments.count)
         for argument in arguments {
             switch argument {
@@ -220,7 +235,7 @@ private struct PostgresSQLConnection: SQLConnection {
             case .text(let text): bindings.append(text)
             }
         }
-        return try connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger).wait()
+        return bindings
     }
 
     /// `?` placeholders as PostgreSQL's `$1, $2, ...` (outside quoted text).
@@ -246,6 +261,12 @@ private struct PostgresSQLConnection: SQLConnection {
         }
         return result
     }
+}
+
+/// A row handler used on the event loop while the thread that owns it waits for the query.
+private final class RowSink: @unchecked Sendable {
+    var body: ((SQLRow) throws -> Void)?
+    init(_ body: @escaping (SQLRow) throws -> Void) { self.body = body }
 }
 
 /// A `postgres://user@host:port/database` address.

@@ -76,8 +76,8 @@ enum SQLDialect {
 protocol SQLConnection {
     /// Runs a statement that returns no rows.
     func execute(_ sql: String, _ arguments: [SQLValue]) throws
-    /// Runs a query and returns all its rows.
-    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow]
+    /// Runs a query and hands its rows to `body` one by one, as they arrive.
+    func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws
     /// Inserts many rows into `table` at once (`columns` in order; every row as long).
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws
     /// Holds a lock named `key` until the transaction ends (where transactions do not already
@@ -86,6 +86,13 @@ protocol SQLConnection {
 }
 
 extension SQLConnection {
+    /// Runs a query and returns all its rows.
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        var rows: [SQLRow] = []
+        try forEachRow(sql, arguments) { rows.append($0) }
+        return rows
+    }
+
     func execute(_ sql: String, _ arguments: SQLValue...) throws { try execute(sql, arguments) }
     func rows(_ sql: String, _ arguments: SQLValue...) throws -> [SQLRow] { try rows(sql, arguments) }
     func row(_ sql: String, _ arguments: SQLValue...) throws -> SQLRow? { try rows(sql, arguments).first }

@@ -151,11 +151,14 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         return ("EXISTS (SELECT 1 FROM (\(source)) s WHERE \(value))", extra + Array(repeating: operand, count: operandCount))
     }
 
-    /// (account id, user) for every link to an account on `resource`.
-    public func links(on resource: String) throws -> [(accountID: String, user: String)] {
+    public func links(on resource: String, accepting: ((String) -> Bool)?) throws -> [(accountID: String, user: String)] {
         try database.read { db in
-            try db.rows("SELECT account_id, \"user\" FROM links WHERE resource = ? ORDER BY account_id, \"user\"", .text(resource))
-                .map { ($0.text(0), $0.text(1)) }
+            var links: [(accountID: String, user: String)] = []
+            try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE resource = ? ORDER BY account_id, \"user\"", [.text(resource)]) { row in
+                let accountID = row.text(0)
+                if accepting?(accountID) ?? true { links.append((accountID, row.text(1))) }
+            }
+            return links
         }
     }
 
@@ -179,12 +182,13 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     /// The columns `entry(_:)` reads, in its order.
     static let entryColumns = "resource, account_id, owner, situation, attributes, digest, last_seen, last_reconciled, explanation"
 
-    public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
+    public func indexEntries(resource: String, attributes: Bool, accepting: ((String) -> Bool)?) throws -> [String: IndexEntry] {
         let columns = attributes ? Self.entryColumns
             : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
         return try database.read { db in
             var result: [String: IndexEntry] = [:]
-            for row in try db.rows("SELECT \(columns) FROM account_index WHERE resource = ?", .text(resource)) {
+            try db.forEachRow("SELECT \(columns) FROM account_index WHERE resource = ?", [.text(resource)]) { row in
+                guard accepting?(row.text(1)) ?? true else { return }
                 let entry = Self.entry(row)
                 result[entry.accountID] = entry
             }

@@ -63,11 +63,10 @@ private struct GRDBConnection: SQLConnection {
         try statement(sql, arguments).execute()
     }
 
-    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
-        var result: [SQLRow] = []
+    func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
         let cursor = try Row.fetchCursor(try statement(sql, arguments))
         while let row = try cursor.next() {
-            result.append(SQLRow(values: row.databaseValues.map { value in
+            try body(SQLRow(values: row.databaseValues.map { value in
                 switch value.storage {
                 case .null: .null
                 case .int64(let int): .int(int)
@@ -77,7 +76,6 @@ private struct GRDBConnection: SQLConnection {
                 }
             }))
         }
-        return result
     }
 
     /// SQLite's write transactions already exclude each other.

@@ -222,6 +222,24 @@ let everySituationUsers = [
         #expect(policy.response(.unmatched) == .disableAccount && policy.response(.found) == .linkAccount)
         #expect(policy.response(.deleted) == .doNothing && "\(policy.responses[.deleted]!.source)" == "built-in default")
         #expect(policy.modes.value == .full)
+        #expect(policy.buckets.value == 1 && policy.allows(server: "anyone"))
+    }
+
+    @Test func schedulingNamesServersAndBuckets() throws {
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: """
+            <ReconcilePolicy name='P' resource='HR'><Scheduling modes='FULL' server='recon-1, recon-2 recon-3' buckets='8'/></ReconcilePolicy>
+            """), "hr.csv": "uid,email,empId,disabled\n"])
+        let policy = try deployed.engine.policy(for: "HR")
+        #expect(policy.buckets.value == 8 && "\(policy.buckets.source)".contains("P"))
+        #expect(["recon-1", "recon-2", "recon-3"].allSatisfy(policy.allows(server:)) && !policy.allows(server: "recon-4"))
+        #expect(policy.lines.contains { $0.0 == "buckets" && $0.1 == "8" })
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-buckets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data(hrConfiguration(policy: "<ReconcilePolicy name='P' resource='HR'><Scheduling buckets='0'/></ReconcilePolicy>").utf8)
+            .write(to: directory.appendingPathComponent("config.xml"))
+        let (_, problems) = ConfigurationLoader.load(directory: directory.path)
+        #expect(problems.map(\.message) == ["buckets='0' must be a whole number between 1 and 1024"], "\(problems)")
     }
 
     @Test func aBadConfigurationIsRejectedWholeWithPositions() throws {
