@@ -62,8 +62,7 @@ struct BucketResult: Codable {
     var foundUsers: [String]
 
     init(summary: RunSummary, linked: Int, examined: Int, stopped: String?, deferred: [DeferredOutcome], foundUsers: [String]) {
-        self.summary = Counts(situations: Dictionary(uniqueKeysWithValues: summary.situations.map { ($0.rawValue, $1) }),
-                              responses: Dictionary(uniqueKeysWithValues: summary.responses.map { ($0.rawValue, $1) }),
+        self.summary = Counts(situations: summary.situationCounts, responses: summary.responseCounts,
                               errors: summary.errors, details: summary.details, cancelled: summary.cancelled)
         self.linked = linked
         self.examined = examined

@@ -38,6 +38,13 @@ public struct RunSummary: Sendable {
     public var details: [String] = []
 }
 
+extension RunSummary {
+    /// The situation counts by name, as tasks store them.
+    public var situationCounts: [String: Int] { Dictionary(uniqueKeysWithValues: situations.map { ($0.rawValue, $1) }) }
+    /// The response counts by name, as tasks store them.
+    public var responseCounts: [String: Int] { Dictionary(uniqueKeysWithValues: responses.map { ($0.rawValue, $1) }) }
+}
+
 /// The reconciliation engine: a loaded deployment, a repository, and the rules.
 public final class Engine: Sendable {
     public let deployment: Deployment
@@ -103,8 +110,7 @@ public final class Engine: Sendable {
 
     func finish(_ taskID: Int64, _ summary: RunSummary) throws {
         try repository.finishTask(taskID, status: summary.status, cancelled: summary.cancelled,
-                                  situations: Dictionary(uniqueKeysWithValues: summary.situations.map { ($0.rawValue, $1) }),
-                                  responses: Dictionary(uniqueKeysWithValues: summary.responses.map { ($0.rawValue, $1) }),
+                                  situations: summary.situationCounts, responses: summary.responseCounts,
                                   errors: summary.errors, details: summary.details.isEmpty ? nil : summary.details.joined(separator: "\n"),
                                   setsResourceStatus: true)
     }

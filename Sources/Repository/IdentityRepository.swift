@@ -1,5 +1,4 @@
 import Connectors
-import Foundation
 
 /// Where the engine keeps its state: users with attributes, assignments and links; the Account
 /// Index; tasks and their results. `SQLRepository` implements it on an SQLite file (the
@@ -86,11 +85,7 @@ extension IdentityRepository {
 /// (the password from `PGPASSWORD` or `PGPASSFILE`).
 /// A server silent for `serverTimeout` milliseconds counts as dead.
 public func openRepository(_ url: String, serverTimeout: Int64 = 30_000) throws -> SQLRepository {
-    if url.hasPrefix("sqlite:") {
-        return try SQLRepository(database: SQLiteDatabase(path: String(url.dropFirst("sqlite:".count))), serverTimeout: serverTimeout)
-    }
-    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-        return try SQLRepository(database: PostgresDatabase(url: url, environment: ProcessInfo.processInfo.environment), serverTimeout: serverTimeout)
-    }
+    if url.hasPrefix("sqlite:") { return try SQLRepository(sqlitePath: String(url.dropFirst("sqlite:".count)), serverTimeout: serverTimeout) }
+    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") { return try SQLRepository(postgresURL: url, serverTimeout: serverTimeout) }
     throw RepositoryError("unsupported repository '\(url)': use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE")
 }

@@ -10,9 +10,6 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     let database: any SQLDatabase
     public let serverTimeout: Int64
 
-    /// Where the repository is, for messages (never with a password).
-    public var location: String { database.location }
-
     /// Opens (creating and migrating as needed) the SQLite repository at `path`.
     public convenience init(sqlitePath path: String, serverTimeout: Int64 = 30_000) throws {
         try self.init(database: try SQLiteDatabase(path: path), serverTimeout: serverTimeout)
@@ -369,20 +366,31 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         if let name { clauses.append("name = ?"); arguments.append(.text(name)) }
         let sql = "SELECT \(Self.taskColumns) FROM tasks" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
             + " ORDER BY id DESC LIMIT \(max(0, limit))"
-        return try database.read { db in try db.rows(sql, arguments).map { row in try Self.task(row, db) } }
+        return try database.read { db in try Self.tasks(db.rows(sql, arguments), db) }
     }
 
     public func task(id: Int64) throws -> TaskRecord? {
-        try database.read { db in try db.row("SELECT \(Self.taskColumns) FROM tasks WHERE id = ?", .int(id)).map { try Self.task($0, db) } }
+        try database.read { db in try Self.tasks(db.rows("SELECT \(Self.taskColumns) FROM tasks WHERE id = ?", .int(id)), db).first }
     }
 
-    private static func task(_ row: SQLRow, _ db: any SQLConnection) throws -> TaskRecord {
+    /// Task rows with their errors, read in one more statement (not one per task: the daemon
+    /// reads the recent tasks at every tick).
+    private static func tasks(_ rows: [SQLRow], _ db: any SQLConnection) throws -> [TaskRecord] {
+        guard !rows.isEmpty else { return [] }
+        var errors: [Int64: [TaskError]] = [:]
+        try db.forEachRow("SELECT task, account_id, message FROM task_errors WHERE task IN ("
+                          + Array(repeating: "?", count: rows.count).joined(separator: ", ") + ") ORDER BY {rowid}",
+                          rows.map { .int($0.int(0)) }) { row in
+            errors[row.int(0), default: []].append(TaskError(accountID: row.optionalText(1), message: row.text(2)))
+        }
+        return rows.map { task($0, errors: errors[$0.int(0)] ?? []) }
+    }
+
+    private static func task(_ row: SQLRow, errors: [TaskError]) -> TaskRecord {
         let id = row.int(0)
         let decoder = JSONDecoder()
         let situations = (try? decoder.decode([String: Int].self, from: Data(row.text(9).utf8))) ?? [:]
         let responses = (try? decoder.decode([String: Int].self, from: Data(row.text(10).utf8))) ?? [:]
-        let errors = try db.rows("SELECT account_id, message FROM task_errors WHERE task = ? ORDER BY {rowid}", .int(id))
-            .map { TaskError(accountID: $0.optionalText(0), message: $0.text(1)) }
         return TaskRecord(id: id, name: row.text(1), resource: row.text(2), mode: row.text(3), server: row.text(4),
                           started: row.int(5), finished: row.optionalInt(6), status: row.text(7), cancelled: row.bool(8),
                           situations: situations, responses: responses, errors: errors, details: row.optionalText(11), slot: row.optionalInt(12))

@@ -22,21 +22,7 @@ private func mixedDeployment(count: Int) -> (files: [String: String], users: [Us
         }
         if i % 5 != 0 { csv += "\(name),\(name)@example.com,E\(i),\n" }
     }
-    let policy = """
-    <ReconcilePolicy name='P' resource='HR'>
-      <Correlation correlationRule='By Employee Id'/>
-      <Workflow proxyAdministrator='Admin'/>
-      <Options maxNativelyRemovedPercent='10'/>
-      <Responses>
-        <Response situation='UNMATCHED' action='CREATE_NEW_USER'/>
-        <Response situation='FOUND' action='LINK_ACCOUNT'/>
-        <Response situation='UNASSIGNED' action='LINK_ACCOUNT'/>
-        <Response situation='DISPUTED' action='DELETE_ACCOUNT'/>
-        <Response situation='MISSING' action='CREATE_ACCOUNT'/>
-        <Response situation='DELETED' action='UNLINK_ACCOUNT'/>
-      </Responses>
-    </ReconcilePolicy>
-    """
+    let policy = respondingPolicy(options: "<Options maxNativelyRemovedPercent='10'/>")
     return (["config.xml": hrConfiguration(policy: policy), "hr.csv": csv], users)
 }
 

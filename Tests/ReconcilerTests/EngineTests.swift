@@ -56,21 +56,7 @@ let everySituationUsers = [
     }
 
     @Test(arguments: Backend.allCases) func responsesChangeTheRepositoryAndTheResource(_ backend: Backend) throws {
-        let policy = """
-        <ReconcilePolicy name='P' resource='HR'>
-          <Correlation correlationRule='By Employee Id'/>
-          <Workflow proxyAdministrator='Admin'/>
-          <Responses>
-            <Response situation='UNMATCHED' action='CREATE_NEW_USER'/>
-            <Response situation='FOUND' action='LINK_ACCOUNT'/>
-            <Response situation='UNASSIGNED' action='LINK_ACCOUNT'/>
-            <Response situation='DISPUTED' action='DELETE_ACCOUNT'/>
-            <Response situation='MISSING' action='CREATE_ACCOUNT'/>
-            <Response situation='DELETED' action='UNLINK_ACCOUNT'/>
-          </Responses>
-        </ReconcilePolicy>
-        """
-        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": everySituationCSV], users: everySituationUsers)
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: respondingPolicy()), "hr.csv": everySituationCSV], users: everySituationUsers)
         let summary = try deployed.run("HR")
         #expect(summary.status == "success", "\(summary.errors)")
         #expect(summary.responses == [.createNewUser: 1, .linkAccount: 2, .deleteAccount: 1, .createAccount: 1, .unlinkAccount: 1])

@@ -48,6 +48,26 @@ final class Deployed {
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
 
+/// HR's policy acting through the proxy administrator `Admin`, correlating by employee id, with
+/// a response to every situation but CONFIRMED and COLLISION; `options` goes in as written.
+func respondingPolicy(options: String = "") -> String {
+    """
+    <ReconcilePolicy name='P' resource='HR'>
+      <Correlation correlationRule='By Employee Id'/>
+      <Workflow proxyAdministrator='Admin'/>
+      \(options)
+      <Responses>
+        <Response situation='UNMATCHED' action='CREATE_NEW_USER'/>
+        <Response situation='FOUND' action='LINK_ACCOUNT'/>
+        <Response situation='UNASSIGNED' action='LINK_ACCOUNT'/>
+        <Response situation='DISPUTED' action='DELETE_ACCOUNT'/>
+        <Response situation='MISSING' action='CREATE_ACCOUNT'/>
+        <Response situation='DELETED' action='UNLINK_ACCOUNT'/>
+      </Responses>
+    </ReconcilePolicy>
+    """
+}
+
 /// A FlatFile resource `HR` over `hr.csv` (uid, email, empId, disabled) and a policy.
 func hrConfiguration(policy: String, extra: String = "") -> String {
     """
