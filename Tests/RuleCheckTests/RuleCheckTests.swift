@@ -158,7 +158,8 @@ func lint(_ files: [String: String], configuration: LintConfiguration = LintConf
         }
     }
 
-    @Test func theWavesetCorpusLintsWithoutPlainlyWrongFindings() throws {
+    @Test(.enabled(if: sharedCorpus != nil, "needs ../shared beside the checkout (or RECON_SHARED)"))
+    func theWavesetCorpusLintsWithoutPlainlyWrongFindings() throws {
         let corpus = try #require(sharedCorpus)
         let report = try Linter.lint(paths: [corpus])
         #expect(report.fileCount >= 30)
