@@ -167,16 +167,23 @@ extension RunSummary {
 /// Tells the repository every so often that this server is alive, on its own thread, until
 /// stopped: the lease on the tasks it runs (`Cluster.swift`).
 public final class Heartbeat: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "recon.heartbeat")
     private let timer: DispatchSourceTimer
 
     public init(repository: any IdentityRepository, server: String) {
         let interval = max(0.1, Double(repository.serverTimeout) / 5000)
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "recon.heartbeat"))
+        timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now(), repeating: interval)
         timer.setEventHandler { try? repository.heartbeat(server: server) }
         timer.resume()
     }
 
-    public func stop() { timer.cancel() }
+    /// Stops beating and waits for a beat in flight, so that none lands after this returns
+    /// (a late beat would mark a server that has just recorded its stop as alive again).
+    public func stop() {
+        timer.cancel()
+        queue.sync {}
+    }
+
     deinit { timer.cancel() }
 }
