@@ -39,7 +39,8 @@ let package = Package(
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: [
-            "Connectors", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "PostgresNIO", package: "postgres-nio"),
+            "Connectors", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource"]),

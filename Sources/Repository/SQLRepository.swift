@@ -611,39 +611,129 @@ private final class SQLWriter: RepositoryWriter {
 }
 
 /// Last known attribute values as JSON text in the Account Index:
-/// `[{"name":"mail","values":["a@b"],"multi":false}, ...]`, written without JSONEncoder's
-/// per-call cost (one row per account per run).
+/// `[{"name":"mail","values":["a@b"],"multi":false}, ...]`. One row per account per run is
+/// written and, on the next run, read back: both directions work on UTF-8 bytes, and reading
+/// falls back to JSONDecoder only for text this coder did not write.
 enum AttributeCoding {
     static func encode(_ attributes: [AccountAttribute]) -> String {
-        var out = "["
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(64 * attributes.count + 2)
         for (index, attribute) in attributes.enumerated() {
-            if index > 0 { out += "," }
-            out += "{\"name\":"
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out += #"{"name":"#.utf8
             quote(attribute.name, into: &out)
-            out += ",\"values\":["
+            out += #","values":["#.utf8
             for (position, value) in attribute.values.enumerated() {
-                if position > 0 { out += "," }
+                if position > 0 { out.append(UInt8(ascii: ",")) }
                 quote(value, into: &out)
             }
-            out += "],\"multi\":" + (attribute.multi ? "true" : "false") + "}"
+            out += (attribute.multi ? #"],"multi":true}"# : #"],"multi":false}"#).utf8
         }
-        return out + "]"
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func quote(_ text: String, into out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func quote(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+            case ..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xf)]]
+            default: out.append(byte)
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 
     static func decode(_ text: String) -> [AccountAttribute] {
-        (try? JSONDecoder().decode([AccountAttribute].self, from: Data(text.utf8))) ?? []
+        if text == "[]" { return [] }
+        var copy = text
+        if let attributes = copy.withUTF8({ bytes in
+            var reader = Reader(bytes: bytes)
+            return reader.attributes()
+        }) {
+            return attributes
+        }
+        return (try? JSONDecoder().decode([AccountAttribute].self, from: Data(text.utf8))) ?? []
+    }
+
+    /// Reads exactly the shape `encode` writes; nil for anything else.
+    private struct Reader {
+        let bytes: UnsafeBufferPointer<UInt8>
+        var position = 0
+
+        mutating func attributes() -> [AccountAttribute]? {
+            guard take("[") else { return nil }
+            var result: [AccountAttribute] = []
+            if take("]") { return position == bytes.count ? result : nil }
+            repeat {
+                guard take(#"{"name":"#), let name = string(), take(#","values":["#) else { return nil }
+                var values: [String] = []
+                if !take("]") {
+                    repeat {
+                        guard let value = string() else { return nil }
+                        values.append(value)
+                    } while take(",")
+                    guard take("]") else { return nil }
+                }
+                let multi: Bool
+                if take(#","multi":true}"#) { multi = true } else if take(#","multi":false}"#) { multi = false } else { return nil }
+                var attribute = AccountAttribute(name: name, value: .multi(values))
+                attribute.multi = multi
+                result.append(attribute)
+            } while take(",")
+            guard take("]"), position == bytes.count else { return nil }
+            return result
+        }
+
+        private mutating func take(_ literal: StaticString) -> Bool {
+            let count = literal.utf8CodeUnitCount
+            guard position + count <= bytes.count,
+                  memcmp(bytes.baseAddress! + position, literal.utf8Start, count) == 0 else { return false }
+            position += count
+            return true
+        }
+
+        /// A quoted string with the escapes `encode` writes (and the other short JSON escapes).
+        private mutating func string() -> String? {
+            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { return nil }
+            position += 1
+            let start = position
+            while position < bytes.count, bytes[position] != UInt8(ascii: "\""), bytes[position] != UInt8(ascii: "\\") { position += 1 }
+            guard position < bytes.count else { return nil }
+            if bytes[position] == UInt8(ascii: "\"") {
+                defer { position += 1 }
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self)
+            }
+            var text = Array(bytes[start..<position])
+            while position < bytes.count {
+                let byte = bytes[position]
+                position += 1
+                switch byte {
+                case UInt8(ascii: "\""): return String(decoding: text, as: UTF8.self)
+                case UInt8(ascii: "\\"):
+                    guard position < bytes.count else { return nil }
+                    let escape = bytes[position]
+                    position += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): text.append(escape)
+                    case UInt8(ascii: "n"): text.append(0x0a)
+                    case UInt8(ascii: "t"): text.append(0x09)
+                    case UInt8(ascii: "r"): text.append(0x0d)
+                    case UInt8(ascii: "u"):
+                        // Only the control characters `encode` escapes; other \u escapes go to JSONDecoder.
+                        guard position + 4 <= bytes.count, let code = UInt8(String(decoding: UnsafeBufferPointer(rebasing: bytes[position..<position + 4]), as: UTF8.self), radix: 16),
+                              code < 0x80 else { return nil }
+                        text.append(code)
+                        position += 4
+                    default: return nil
+                    }
+                default: text.append(byte)
+                }
+            }
+            return nil
+        }
     }
 }

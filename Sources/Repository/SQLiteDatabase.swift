@@ -1,80 +1,129 @@
+import Foundation
 import GRDB
+import GRDBSQLite
 
-/// An SQLite file through GRDB: a pool of readers and one writer in WAL mode, statements
-/// compiled once per connection (GRDB's statement cache).
+/// An SQLite file in WAL mode: one writer connection and a pool of read-only connections, each
+/// compiling a statement once and then binding, stepping and reading it through SQLite's C API.
+/// A correlated account costs a few short reads, and a run writes an index row per account, so
+/// per-statement overhead is what a run is made of. GRDB applies the schema migrations (its
+/// `grdb_migrations` table records them); the running repository does not go through it.
 final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
-    private let pool: DatabasePool
     let location: String
     var dialect: SQLDialect { .sqlite }
+    private let writer: SQLiteConnection
+    /// Writes in this process take turns; other processes wait on SQLite's own lock.
+    private let writerLock = NSLock()
+    private let readersLock = NSLock()
+    private var idleReaders: [SQLiteConnection] = []
 
     init(path: String) throws {
         location = path
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            writer = try SQLiteConnection(path: path, readOnly: false)
         } catch {
             throw RepositoryError("cannot open the repository \(path): \(error)")
         }
     }
 
     func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        try pool.read { db in try body(GRDBConnection(db: db)) }
+        let reader = try takeReader()
+        defer { giveBack(reader) }
+        return try reader.transaction("BEGIN DEFERRED TRANSACTION", body)
     }
 
     func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-        try pool.write { db in try body(GRDBConnection(db: db)) }
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        return try writer.transaction("BEGIN IMMEDIATE TRANSACTION", body)
+    }
+
+    private func takeReader() throws -> SQLiteConnection {
+        readersLock.lock()
+        let idle = idleReaders.popLast()
+        readersLock.unlock()
+        return try idle ?? SQLiteConnection(path: location, readOnly: true)
+    }
+
+    private func giveBack(_ reader: SQLiteConnection) {
+        readersLock.lock()
+        idleReaders.append(reader)
+        readersLock.unlock()
     }
 
     /// GRDB's migrator: it records applied identifiers in `grdb_migrations` and serialises
     /// concurrent openers through SQLite's write lock.
     func migrate(_ migrations: [Migration]) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        let queue = try DatabaseQueue(path: location, configuration: configuration)
         var migrator = DatabaseMigrator()
         for migration in migrations {
             migrator.registerMigration(migration.identifier) { db in
                 try db.execute(sql: SQLDialect.sqlite.translate(migration.statements))
             }
         }
-        try migrator.migrate(pool)
+        try migrator.migrate(queue)
     }
 }
 
-private struct GRDBConnection: SQLConnection {
-    let db: Database
+/// One SQLite connection and its compiled statements. Used by one thread at a time (the
+/// database hands it out under a lock).
+private final class SQLiteConnection: SQLConnection {
+    private let handle: OpaquePointer
+    private var statements: [String: OpaquePointer] = [:]
+    /// Statements kept compiled at most; past it the cache starts again (statements built with
+    /// a varying number of `?` would otherwise accumulate in a long-running server).
+    private static let cacheLimit = 256
+    /// SQLite copies bound text (the Swift string's buffer does not outlive the bind call).
+    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
-    private func statement(_ sql: String, _ arguments: [SQLValue]) throws -> Statement {
-        let statement = try db.cachedStatement(sql: SQLDialect.sqlite.translate(sql))
-        try statement.setArguments(StatementArguments(arguments.map(Self.databaseValue)))
-        return statement
+    init(path: String, readOnly: Bool) throws {
+        var opened: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
+        let code = sqlite3_open_v2(path, &opened, flags, nil)
+        guard code == SQLITE_OK, let opened else {
+            let message = opened.flatMap { sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "error \(code)"
+            sqlite3_close(opened)
+            throw RepositoryError(message)
+        }
+        handle = opened
+        sqlite3_busy_timeout(handle, 30_000)
+        try execute("PRAGMA foreign_keys = ON", [])
+        if !readOnly {
+            try execute("PRAGMA journal_mode = WAL", [])
+            try execute("PRAGMA synchronous = NORMAL", [])
+        }
     }
 
-    private static func databaseValue(_ value: SQLValue) -> DatabaseValue {
-        switch value {
-        case .null: .null
-        case .int(let int): int.databaseValue
-        case .text(let text): text.databaseValue
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs `body` between `begin` and COMMIT, rolling back when it throws.
+    func transaction<T>(_ begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
+        try execute(begin, [])
+        do {
+            let result = try body(self)
+            try execute("COMMIT TRANSACTION", [])
+            return result
+        } catch {
+            if sqlite3_get_autocommit(handle) == 0 { try? execute("ROLLBACK TRANSACTION", []) }
+            throw error
         }
     }
 
     func execute(_ sql: String, _ arguments: [SQLValue]) throws {
-        try statement(sql, arguments).execute()
+        try run(SQLDialect.sqlite.translate(sql), arguments) { _ in }
     }
 
     func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(try statement(sql, arguments))
-        while let row = try cursor.next() {
-            try body(SQLRow(values: row.databaseValues.map { value in
-                switch value.storage {
-                case .null: .null
-                case .int64(let int): .int(int)
-                case .double(let double): .int(Int64(double))
-                case .string(let text): .text(text)
-                case .blob(let data): .text(String(decoding: data, as: UTF8.self))
-                }
-            }))
+        try run(SQLDialect.sqlite.translate(sql), arguments) { statement in
+            let count = sqlite3_column_count(statement)
+            var values: [SQLValue] = []
+            values.reserveCapacity(Int(count))
+            for column in 0..<count { values.append(Self.value(statement, column)) }
+            try body(SQLRow(values: values))
         }
     }
 
@@ -84,11 +133,70 @@ private struct GRDBConnection: SQLConnection {
     /// One compiled INSERT run per row: SQLite has no round trips to save.
     func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
         guard !rows.isEmpty else { return }
-        let statement = try db.cachedStatement(sql: "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES ("
-            + columns.map { _ in "?" }.joined(separator: ", ") + ") " + onConflict)
-        for row in rows {
-            try statement.setArguments(StatementArguments(row.map(Self.databaseValue)))
-            try statement.execute()
+        let sql = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES ("
+            + columns.map { _ in "?" }.joined(separator: ", ") + ") " + onConflict
+        for row in rows { try run(sql, row) { _ in } }
+    }
+
+    private func statement(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        if statements.count >= Self.cacheLimit {
+            for statement in statements.values { sqlite3_finalize(statement) }
+            statements.removeAll()
         }
+        var compiled: OpaquePointer?
+        let code = sqlite3_prepare_v2(handle, sql, -1, &compiled, nil)
+        guard code == SQLITE_OK, let compiled else { throw error(code, sql) }
+        statements[sql] = compiled
+        return compiled
+    }
+
+    /// Binds `arguments`, steps the statement to its end handing each row to `row`, and
+    /// resets it.
+    private func run(_ sql: String, _ arguments: [SQLValue], row: (OpaquePointer) throws -> Void) throws {
+        let statement = try statement(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (offset, argument) in arguments.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            switch argument {
+            case .null: code = sqlite3_bind_null(statement, index)
+            case .int(let int): code = sqlite3_bind_int64(statement, index, int)
+            case .text(var text):
+                code = text.withUTF8 { bytes in
+                    guard let start = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(statement, index, "", 0, nil) }
+                    return sqlite3_bind_text(statement, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
+                                             Int32(bytes.count), Self.transient)
+                }
+            }
+            guard code == SQLITE_OK else { throw error(code, sql) }
+        }
+        while true {
+            let code = sqlite3_step(statement)
+            switch code {
+            case SQLITE_ROW: try row(statement)
+            case SQLITE_DONE: return
+            default: throw error(code, sql)
+            }
+        }
+    }
+
+    private static func value(_ statement: OpaquePointer, _ column: Int32) -> SQLValue {
+        switch sqlite3_column_type(statement, column) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(sqlite3_column_int64(statement, column))
+        case SQLITE_FLOAT: return .int(Int64(sqlite3_column_double(statement, column)))
+        default:  // text, and blobs read as UTF-8 text
+            guard let bytes = sqlite3_column_text(statement, column) else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self))
+        }
+    }
+
+    /// SQLite's message for `code`, with the statement.
+    private func error(_ code: Int32, _ sql: String) -> RepositoryError {
+        RepositoryError("SQLite error \(code): \(String(cString: sqlite3_errmsg(handle))) - while executing `\(sql)`")
     }
 }
