@@ -12,12 +12,13 @@ import XPRESS
 /// CSV files and joining them on the correlation attribute. Situation counts are checked.
 struct ReconcileBenchmark {
     let accounts: Int
+    var kinds: [Kind] = [.flatFile, .databaseTable]
 
     struct Row {
         let name: String
-        let seconds: Double
+        var seconds: Double
         let accounts: Int
-        let peakMegabytes: Double
+        var peakMegabytes: Double
     }
 
     enum Kind: String { case flatFile = "FlatFile", databaseTable = "DatabaseTable" }
@@ -32,7 +33,7 @@ struct ReconcileBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         try writeData(directory)
         var rows = [try floor(directory)]
-        for kind in [Kind.flatFile, .databaseTable] { rows += try reconcile(kind, directory) }
+        for kind in kinds { rows += try reconcile(kind, directory) }
         return rows
     }
 

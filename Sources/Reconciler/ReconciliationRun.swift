@@ -31,7 +31,13 @@ struct ReconciliationRun {
         var explanation: String?
     }
 
-    private static let batchSize = 500
+    /// Accounts between checks for a cancellation request (and progress reports).
+    private static let checkInterval = 500
+    /// Index and history rows written per transaction: each commit rewrites the pages it
+    /// touched, so larger batches write less; a killed run loses at most one batch.
+    private static let batchSize = 4000
+    /// Writes the batches of index rows and history while classification goes on.
+    private let writer = BatchWriter()
     private var pendingIndex: [IndexEntry] = []
     private var pendingRemovals: [String] = []
     private var pendingHistory: [(String, Situation, String?, String?)] = []
@@ -73,6 +79,7 @@ struct ReconciliationRun {
     // MARK: The run
 
     mutating func execute() throws -> RunSummary {
+        defer { try? writer.wait() }  // a run that fails still ends with its last batch written or refused
         if part == nil { try preReconciliation() }
         // Step 1: what the repository expects.
         var claims: [String: [String]] = [:]
@@ -100,8 +107,8 @@ struct ReconciliationRun {
             guard seen.insert(account.id).inserted else { continue }
             if options.mode == .incremental && !mustExamine(account, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
             examined += 1
-            if examined % Self.batchSize == 0 {
-                try flush()
+            if examined % Self.checkInterval == 0 {
+                if pendingIndex.count + pendingHistory.count >= Self.batchSize { try flush(inBackground: true) }
                 if try cancelled() || stopped != nil { break }
                 options.progress?(examined)
             }
@@ -551,7 +558,7 @@ struct ReconciliationRun {
         }
         if !unchanged {  // unchanged rows get their times from touchIndex at the end of the run
             let attributes = try outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
-                ?? repository.indexEntry(resource: resource.name, accountID: outcome.accountID)?.attributes ?? []
+                ?? lastKnownAttributes(outcome.accountID)
             pendingIndex.append(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
                                            situation: finalSituation.rawValue, attributes: attributes, digest: digest,
                                            lastSeen: outcome.account == nil ? nil : started, lastReconciled: started,
@@ -580,7 +587,7 @@ struct ReconciliationRun {
                 recordError(outcome.accountID, "per-account workflow '\(rule)' failed: \(error)")
             }
         }
-        if pendingIndex.count >= Self.batchSize { try flush() }
+        if pendingIndex.count >= Self.batchSize { try flush(inBackground: true) }
     }
 
     private func describe(_ value: AttributeValue) -> String {
@@ -590,21 +597,38 @@ struct ReconciliationRun {
         }
     }
 
-    /// Writes the queued index rows in one transaction (nothing in a dry run). A bucket keeps
-    /// them until it completes, so that it commits all or nothing.
-    private mutating func flush(completing bucket: (task: Int64, bucket: Int, server: String, result: String)? = nil) throws {
+    /// The attributes the index holds for an account that no longer exists (written by an
+    /// earlier run: this run writes each account once).
+    private func lastKnownAttributes(_ accountID: String) throws -> [AccountAttribute] {
+        try writer.wait()
+        return try repository.indexEntry(resource: resource.name, accountID: accountID)?.attributes ?? []
+    }
+
+    /// Writes the queued index rows in one transaction (nothing in a dry run), after the batch
+    /// still being written, if any. In the background, the run goes on while they are written;
+    /// otherwise they are written when this returns. A bucket keeps them until it completes, so
+    /// that it commits all or nothing.
+    private mutating func flush(inBackground: Bool = false,
+                                completing bucket: (task: Int64, bucket: Int, server: String, result: String)? = nil) throws {
         if part != nil && bucket == nil { return }
         defer { pendingIndex.removeAll(keepingCapacity: true); pendingRemovals.removeAll(); pendingHistory.removeAll() }
-        guard !options.dryRun, bucket != nil || !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else { return }
-        let (index, removals, history, resourceName, task) = (pendingIndex, pendingRemovals, pendingHistory, resource.name, taskID)
-        try repository.write { writer in
-            for entry in index { try writer.upsertIndex(entry) }
-            for accountID in removals { try writer.removeIndex(resource: resourceName, accountID: accountID) }
-            for (accountID, situation, owner, action) in history {
-                try writer.recordHistory(resource: resourceName, accountID: accountID, task: task, situation: situation.rawValue, owner: owner, action: action)
-            }
-            if let bucket { try writer.completeBucket(task: bucket.task, bucket: bucket.bucket, server: bucket.server, result: bucket.result) }
+        guard !options.dryRun, bucket != nil || !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else {
+            try writer.wait()
+            return
         }
+        let batch = Batch(index: pendingIndex, removals: pendingRemovals, history: pendingHistory)
+        let (resourceName, task, repository) = (resource.name, taskID, repository)
+        try writer.submit(batch) { batch in
+            try repository.write { writer in
+                for entry in batch.index { try writer.upsertIndex(entry) }
+                for accountID in batch.removals { try writer.removeIndex(resource: resourceName, accountID: accountID) }
+                for (accountID, situation, owner, action) in batch.history {
+                    try writer.recordHistory(resource: resourceName, accountID: accountID, task: task, situation: situation.rawValue, owner: owner, action: action)
+                }
+                if let bucket { try writer.completeBucket(task: bucket.task, bucket: bucket.bucket, server: bucket.server, result: bucket.result) }
+            }
+        }
+        if !inBackground { try writer.wait() }
     }
 
     private mutating func recordError(_ accountID: String?, _ message: String) {
@@ -644,4 +668,46 @@ enum Digest {
 private struct SelectedAccounts: AccountStream {
     var accounts: [Account]
     mutating func next() throws -> Account? { accounts.isEmpty ? nil : accounts.removeFirst() }
+}
+
+/// The index rows, removals and history one transaction writes.
+struct Batch: @unchecked Sendable {
+    var index: [IndexEntry]
+    var removals: [String]
+    var history: [(String, Situation, String?, String?)]
+}
+
+/// Runs a run's batch writes on a thread of its own, one batch at a time: classification of
+/// the next accounts overlaps the writing of the last ones (the two cores of a small server).
+/// A batch's error is thrown by the next `submit` or `wait`. The batch is released on the
+/// thread that made it: freeing its strings on the writing thread would contend for the
+/// allocator's lock with the thread allocating the next batch.
+final class BatchWriter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "recon.batch-writer")
+    private let group = DispatchGroup()
+    /// The batch being written, kept so that the submitting thread releases it.
+    private var inFlight: Batch?
+    /// Set by the writing thread; read only after `group.wait()`.
+    private var failure: (any Error)?
+
+    /// Starts writing `batch` once the batch before it is written.
+    func submit(_ batch: Batch, _ write: @escaping @Sendable (Batch) throws -> Void) throws {
+        try wait()
+        inFlight = batch
+        group.enter()
+        queue.async { [self] in
+            do { try write(inFlight!) } catch { failure = error }
+            group.leave()
+        }
+    }
+
+    /// Waits for the batch being written; throws its error.
+    func wait() throws {
+        group.wait()
+        inFlight = nil
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+    }
 }
