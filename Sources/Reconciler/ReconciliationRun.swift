@@ -646,21 +646,30 @@ struct ReconciliationRun {
     }
 }
 
-/// A digest of an account's attributes, to notice changes between runs.
+/// A digest of an account's attributes, to notice changes between runs. Attributes are hashed
+/// one by one and summed, so that their order (a CSV file's columns) does not matter and no
+/// account's attributes need sorting.
 enum Digest {
     static func of(_ account: Account) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ text: String) {
-            for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            hash = (hash ^ 0xff) &* 0x100_0000_01b3
+        var hash = fnv(account.id, fnv(account.disabled ? "1" : "0"))
+        var attributes: UInt64 = 0
+        for attribute in account.attributes {
+            var one = fnv(attribute.name)
+            switch attribute.value {
+            case .single(let value): one = fnv(value, one)
+            case .multi(let values): for value in values { one = fnv(value, one) }
+            }
+            attributes &+= (one ^ (one >> 29)) &* 0xbf58_476d_1ce4_e5b9
         }
-        mix(account.id)
-        mix(account.disabled ? "1" : "0")
-        for attribute in account.attributes.sorted(by: { $0.name < $1.name }) {
-            mix(attribute.name)
-            for value in attribute.value.values { mix(value) }
-        }
+        hash = (hash ^ attributes) &* 0x100_0000_01b3
         return String(hash, radix: 16)
+    }
+
+    /// FNV-1a of `text` and a terminator, continuing from `hash`.
+    private static func fnv(_ text: String, _ hash: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = hash
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return (hash ^ 0xff) &* 0x100_0000_01b3
     }
 }
 

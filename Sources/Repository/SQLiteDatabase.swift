@@ -87,6 +87,10 @@ private final class SQLiteConnection: SQLConnection {
         handle = opened
         sqlite3_busy_timeout(handle, 30_000)
         try execute("PRAGMA foreign_keys = ON", [])
+        // 16 MB of pages per connection (SQLite's default is 2 MB): correlation looks users up
+        // at random, and a page not cached is a system call. (A 64 MB writer cache saved 3% of
+        // a 1,000,000-account run for 50 MB more memory.)
+        try execute("PRAGMA cache_size = -16384", [])
         if !readOnly {
             try execute("PRAGMA journal_mode = WAL", [])
             try execute("PRAGMA synchronous = NORMAL", [])
@@ -119,12 +123,11 @@ private final class SQLiteConnection: SQLConnection {
     }
 
     func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
+        var row = SQLRow(values: [])  // one buffer for every row that `body` does not keep
         try run(statement(SQLDialect.sqlite.translate(sql)), arguments) { statement in
-            let count = sqlite3_column_count(statement)
-            var values: [SQLValue] = []
-            values.reserveCapacity(Int(count))
-            for column in 0..<count { values.append(Self.value(statement, column)) }
-            try body(SQLRow(values: values))
+            row.values.removeAll(keepingCapacity: true)
+            for column in 0..<sqlite3_column_count(statement) { row.values.append(Self.value(statement, column)) }
+            try body(row)
         }
     }
 
