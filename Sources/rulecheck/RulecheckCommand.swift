@@ -110,7 +110,7 @@ struct RulecheckCommand: ParsableCommand {
         }
         let rendered = ReportFormat(rawValue: format)!.render(report)
         if let output {
-            do { try rendered.write(toFile: output, atomically: true, encoding: .utf8) } catch {
+            do { try Self.write(rendered, to: output) } catch {
                 FileHandle.standardError.write(Data("rulecheck: cannot write \(output): \(error.localizedDescription)\n".utf8))
                 throw ExitCode(2)
             }
@@ -118,5 +118,21 @@ struct RulecheckCommand: ParsableCommand {
             FileHandle.standardOutput.write(Data(rendered.utf8))
         }
         if report.errorCount > 0 || (strict && report.warningCount > 0) { throw ExitCode(1) }
+    }
+
+    /// Writes the report to a regular file atomically (a temporary file renamed over it: a reader
+    /// never sees half a report), and straight into anything else that exists there, such as
+    /// `/dev/null` or a pipe, which a rename would replace with a regular file.
+    static func write(_ report: String, to path: String) throws {
+        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        guard let type, type != .typeRegular, type != .typeSymbolicLink else {
+            try report.write(toFile: path, atomically: true, encoding: .utf8)
+            return
+        }
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        }
+        defer { try? handle.close() }
+        try handle.write(contentsOf: Data(report.utf8))
     }
 }

@@ -150,4 +150,30 @@ import XMLSource
         #expect(try run(["--explain", "XP0201"], in: root).1.contains("Fails:"))
         #expect(try run(["--list-rules"], in: root).1.split(separator: "\n").count == LintCatalogue.all.count)
     }
+
+    /// `--output /dev/null` (as CI scripts write) must not replace the device with a file: a
+    /// named pipe stands in for it here.
+    @Test(.enabled(if: binary != nil, "needs the built rulecheck beside the tests"))
+    func outputIntoAPipeKeepsThePipe() throws {
+        let fixture = try Fixture(["clean/r.xml": "<Rule name='R'><s>x</s></Rule>"])
+        let pipe = fixture.path("report.pipe")
+        #expect(mkfifo(pipe, 0o600) == 0)
+        let received = Received()
+        let reader = Thread {
+            let handle = FileHandle(forReadingAtPath: pipe)
+            received.set(handle?.readDataToEndOfFile() ?? Data())
+        }
+        reader.start()
+        #expect(try run(["--format", "json", "--output", pipe, "clean"], in: fixture.path()).0 == 0)
+        #expect(received.wait().map { String(decoding: $0, as: UTF8.self) }?.contains("\"files\"") == true)
+        let type = try FileManager.default.attributesOfItem(atPath: pipe)[.type] as? FileAttributeType
+        #expect(type != nil && type != .typeRegular)
+    }
+
+    final class Received: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var data: Data?
+        func set(_ value: Data) { data = value; done.signal() }
+        func wait() -> Data? { done.wait(timeout: .now() + 10) == .success ? data : nil }
+    }
 }
