@@ -41,7 +41,7 @@ struct ReconciliationRun {
     private var pendingIndex: [IndexEntry] = []
     private var pendingRemovals: [String] = []
     private var pendingHistory: [(String, Situation, String?, String?)] = []
-    private var previous: [String: IndexEntry] = [:]
+    private var previous: [String: KnownEntry] = [:]
     private var examined = 0
     /// Accounts of the resource that users link, for the natively-removed safeguard.
     private var linkedAccounts = 0
@@ -82,21 +82,21 @@ struct ReconciliationRun {
         defer { try? writer.wait() }  // a run that fails still ends with its last batch written or refused
         if part == nil { try preReconciliation() }
         // Step 1: what the repository expects.
-        var claims: [String: [String]] = [:]
+        var claims = Claims()
         let inPart = part.map { part in { (accountID: String) in part.contains(accountID) } }
-        for (accountID, user) in try repository.links(on: resource.name, accepting: inPart) { claims[accountID, default: []].append(user) }
+        try repository.forEachLink(on: resource.name, accepting: inPart) { claims.add($1, to: $0) }
         var expected = try part?.expected ?? expectedAccounts()
-        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value, accepting: inPart)
+        previous = try knownEntries(accepting: inPart)
         if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
 
         if let only = options.accounts {
-            claims = claims.filter { only.contains($0.key) }
+            claims = claims.filter(only.contains)
             expected = expected.filter { only.contains($0.key) }
             previous = previous.filter { only.contains($0.key) }
         }
-        var seen = Set<String>()
+        var seen = Set<String>(minimumCapacity: max(claims.count, previous.count))
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
         var stream: any AccountStream = try options.accounts.map { ids in
@@ -127,9 +127,9 @@ struct ReconciliationRun {
         }
         if stopped == nil && !summary.cancelled {
             // Step 2: linked accounts that do not exist; step 3: expected accounts that do not.
-            for (accountID, users) in claims.sorted(by: { $0.key < $1.key }) where !seen.contains(accountID) {
+            for (accountID, users) in claims.sorted(where: { !seen.contains($0) }) {
                 if options.mode == .incremental && previous[accountID] != nil && Set(users).isDisjoint(with: changedUsers)
-                    && previous[accountID]?.situation == Situation.deleted.rawValue { continue }
+                    && previous[accountID]?.situation == .deleted { continue }
                 let explanation = "linked by \(users.joined(separator: ", ")); the account does not exist on the resource"
                 try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
             }
@@ -143,7 +143,7 @@ struct ReconciliationRun {
             }
             // Vanished unowned accounts leave the index.
             for (accountID, entry) in previous where !seen.contains(accountID) && claims[accountID] == nil
-                && ![Situation.missing.rawValue, Situation.deleted.rawValue].contains(entry.situation) {
+                && entry.situation != .missing && entry.situation != .deleted {
                 pendingRemovals.append(accountID)
             }
             try respond(pending)
@@ -218,7 +218,7 @@ struct ReconciliationRun {
     /// of the run as a single server would have it.
     mutating func finishBuckets(_ results: [BucketResult], server: String) throws -> RunSummary {
         guard let taskID else { throw EngineError("a bucketed run needs its task") }
-        previous = try repository.indexEntries(resource: resource.name, attributes: policy.attributeReconciliation.value)
+        previous = try knownEntries(accepting: nil)
         for result in results {
             result.summary.add(to: &summary)
             linkedAccounts += result.linked
@@ -241,6 +241,15 @@ struct ReconciliationRun {
         return try conclude()
     }
 
+    /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
+    private func knownEntries(accepting: ((String) -> Bool)?) throws -> [String: KnownEntry] {
+        var known: [String: KnownEntry] = [:]
+        try repository.forEachIndexEntry(resource: resource.name, attributes: policy.attributeReconciliation.value, accepting: accepting) {
+            known[$0.accountID] = KnownEntry($0)
+        }
+        return known
+    }
+
     private func expectedAccountID(of userName: String) throws -> String {
         guard let rule = resource.attribute("accountIdRule"), !rule.isEmpty else { return userName }
         guard let user = try repository.user(named: userName) else { return userName }
@@ -257,8 +266,8 @@ struct ReconciliationRun {
     }
 
     /// Incremental: an account is examined when it is new, changed, or involves a changed user.
-    private func mustExamine(_ account: Account, claims: [String: [String]], expected: [String: [String]], changedUsers: Set<String>) -> Bool {
-        guard let known = previous[account.id], known.digest == Digest.of(account) else { return true }
+    private func mustExamine(_ account: Account, claims: Claims, expected: [String: [String]], changedUsers: Set<String>) -> Bool {
+        guard let known = previous[account.id], known.digest == .number(Digest.value(of: account)) else { return true }
         let involved = (claims[account.id] ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
         return !changedUsers.isDisjoint(with: involved)
     }
@@ -271,7 +280,7 @@ struct ReconciliationRun {
 
     // MARK: Classification
 
-    private func classify(_ account: Account, claims: [String: [String]], expected: [String: [String]]) throws -> Outcome {
+    private func classify(_ account: Account, claims: Claims, expected: [String: [String]]) throws -> Outcome {
         if let claimants = claims[account.id] {
             if claimants.count > 1 {
                 return Outcome(accountID: account.id, account: account, situation: .collision, owner: nil,
@@ -545,8 +554,8 @@ struct ReconciliationRun {
     /// workflow.
     private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?) throws {
         let known = previous[outcome.accountID]
-        let digest = outcome.account.map(Digest.of) ?? known?.digest ?? ""
-        let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation.rawValue
+        let digest = outcome.account.map { StoredDigest.number(Digest.value(of: $0)) } ?? known?.digest ?? .text("")
+        let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation
             && known?.owner == outcome.owner && known?.explanation == outcome.explanation && response == nil
         if policy.attributeReconciliation.value, let known, let account = outcome.account {
             for name in policy.reconciledAttributes.value {
@@ -560,11 +569,11 @@ struct ReconciliationRun {
             let attributes = try outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
                 ?? lastKnownAttributes(outcome.accountID)
             pendingIndex.append(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
-                                           situation: finalSituation.rawValue, attributes: attributes, digest: digest,
+                                           situation: finalSituation.rawValue, attributes: attributes, digest: digest.text,
                                            lastSeen: outcome.account == nil ? nil : started, lastReconciled: started,
                                            explanation: outcome.explanation))
         }
-        if known?.situation != finalSituation.rawValue || known?.owner != outcome.owner || response != nil {
+        if known?.situation != finalSituation || known?.owner != outcome.owner || response != nil {
             pendingHistory.append((outcome.accountID, finalSituation, outcome.owner, response?.rawValue))
         }
         if acting, let rule = policy.perAccountWorkflow.value {
@@ -650,7 +659,10 @@ struct ReconciliationRun {
 /// one by one and summed, so that their order (a CSV file's columns) does not matter and no
 /// account's attributes need sorting.
 enum Digest {
-    static func of(_ account: Account) -> String {
+    /// The digest as the index stores it (hexadecimal).
+    static func of(_ account: Account) -> String { String(value(of: account), radix: 16) }
+
+    static func value(of account: Account) -> UInt64 {
         var hash = fnv(account.id, fnv(account.disabled ? "1" : "0"))
         var attributes: UInt64 = 0
         for attribute in account.attributes {
@@ -661,8 +673,7 @@ enum Digest {
             }
             attributes &+= (one ^ (one >> 29)) &* 0xbf58_476d_1ce4_e5b9
         }
-        hash = (hash ^ attributes) &* 0x100_0000_01b3
-        return String(hash, radix: 16)
+        return (hash ^ attributes) &* 0x100_0000_01b3
     }
 
     /// FNV-1a of `text` and a terminator, continuing from `hash`.

@@ -12,16 +12,17 @@ public protocol IdentityRepository: Sendable {
     func userWithAccounts(named name: String) throws -> (User, [IndexEntry])?
     func existingUsers(_ names: [String]) throws -> [String]
     func findUsers(_ conditions: [UserCondition]) throws -> [String]
-    /// (account id, user) of every link to an account on `resource`, or only to the accounts
-    /// `accepting` accepts (a bucket's), filtered as the rows arrive.
-    func links(on resource: String, accepting: ((String) -> Bool)?) throws -> [(accountID: String, user: String)]
+    /// Hands `body` (account id, user) of every link to an account on `resource`, by account id
+    /// then user, or only of the accounts `accepting` accepts (a bucket's), as the rows arrive.
+    func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (_ accountID: String, _ user: String) throws -> Void) throws
     func assignedWithoutLink(on resource: String) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
 
     // Account Index
-    /// Every index row of a resource by account id; without `attributes` the rows' attribute
-    /// lists are left empty (cheaper when only digests, owners and situations are needed).
-    func indexEntries(resource: String, attributes: Bool, accepting: ((String) -> Bool)?) throws -> [String: IndexEntry]
+    /// Hands `body` every index row of a resource, or only the rows of the accounts `accepting`
+    /// accepts, as they arrive; without `attributes` the rows' attribute lists are left empty
+    /// (cheaper when only digests, owners and situations are needed).
+    func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, _ body: (IndexEntry) throws -> Void) throws
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
@@ -68,12 +69,18 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
+    /// (account id, user) of every link to an account on `resource`.
     public func links(on resource: String) throws -> [(accountID: String, user: String)] {
-        try links(on: resource, accepting: nil)
+        var links: [(accountID: String, user: String)] = []
+        try forEachLink(on: resource, accepting: nil) { links.append(($0, $1)) }
+        return links
     }
 
+    /// Every index row of a resource by account id.
     public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
-        try indexEntries(resource: resource, attributes: attributes, accepting: nil)
+        var entries: [String: IndexEntry] = [:]
+        try forEachIndexEntry(resource: resource, attributes: attributes, accepting: nil) { entries[$0.accountID] = $0 }
+        return entries
     }
 
     public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {

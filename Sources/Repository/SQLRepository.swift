@@ -149,14 +149,12 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         return ("EXISTS (SELECT 1 FROM (\(source)) s WHERE \(value))", extra + Array(repeating: operand, count: operandCount))
     }
 
-    public func links(on resource: String, accepting: ((String) -> Bool)?) throws -> [(accountID: String, user: String)] {
+    public func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (String, String) throws -> Void) throws {
         try database.read { db in
-            var links: [(accountID: String, user: String)] = []
             try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE resource = ? ORDER BY account_id, \"user\"", [.text(resource)]) { row in
                 let accountID = row.text(0)
-                if accepting?(accountID) ?? true { links.append((accountID, row.text(1))) }
+                if accepting?(accountID) ?? true { try body(accountID, row.text(1)) }
             }
-            return links
         }
     }
 
@@ -180,17 +178,14 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     /// The columns `entry(_:)` reads, in its order.
     static let entryColumns = "resource, account_id, owner, situation, attributes, digest, last_seen, last_reconciled, explanation"
 
-    public func indexEntries(resource: String, attributes: Bool, accepting: ((String) -> Bool)?) throws -> [String: IndexEntry] {
+    public func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, _ body: (IndexEntry) throws -> Void) throws {
         let columns = attributes ? Self.entryColumns
             : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
-        return try database.read { db in
-            var result: [String: IndexEntry] = [:]
+        try database.read { db in
             try db.forEachRow("SELECT \(columns) FROM account_index WHERE resource = ?", [.text(resource)]) { row in
                 guard accepting?(row.text(1)) ?? true else { return }
-                let entry = Self.entry(row)
-                result[entry.accountID] = entry
+                try body(Self.entry(row))
             }
-            return result
         }
     }
 
