@@ -82,11 +82,14 @@ struct ReconciliationRun {
         defer { try? writer.wait() }  // a run that fails still ends with its last batch written or refused
         if part == nil { try preReconciliation() }
         // Step 1: what the repository expects.
+        let inPart = part.map { part in { @Sendable (accountID: String) in part.contains(accountID) } }
+        // The index rows load on the other core while the links and assignments load here.
+        let (repository, resourceName, attributes) = (repository, resource.name, policy.attributeReconciliation.value)
+        let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart) }
         var claims = Claims()
-        let inPart = part.map { part in { (accountID: String) in part.contains(accountID) } }
         try repository.forEachLink(on: resource.name, accepting: inPart) { claims.add($1, to: $0) }
         var expected = try part?.expected ?? expectedAccounts()
-        previous = try knownEntries(accepting: inPart)
+        previous = try known.value()
         if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
@@ -218,7 +221,7 @@ struct ReconciliationRun {
     /// of the run as a single server would have it.
     mutating func finishBuckets(_ results: [BucketResult], server: String) throws -> RunSummary {
         guard let taskID else { throw EngineError("a bucketed run needs its task") }
-        previous = try knownEntries(accepting: nil)
+        previous = try Self.knownEntries(repository, resource.name, attributes: policy.attributeReconciliation.value, accepting: nil)
         for result in results {
             result.summary.add(to: &summary)
             linkedAccounts += result.linked
@@ -242,9 +245,10 @@ struct ReconciliationRun {
     }
 
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
-    private func knownEntries(accepting: ((String) -> Bool)?) throws -> [String: KnownEntry] {
+    private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
+                                     accepting: ((String) -> Bool)?) throws -> [String: KnownEntry] {
         var known: [String: KnownEntry] = [:]
-        try repository.forEachIndexEntry(resource: resource.name, attributes: policy.attributeReconciliation.value, accepting: accepting) {
+        try repository.forEachIndexEntry(resource: resource, attributes: attributes, accepting: accepting) {
             known[$0.accountID] = KnownEntry($0)
         }
         return known
@@ -662,8 +666,9 @@ enum Digest {
     /// The digest as the index stores it (hexadecimal).
     static func of(_ account: Account) -> String { String(value(of: account), radix: 16) }
 
+    /// The digest as a number (what a run compares).
     static func value(of account: Account) -> UInt64 {
-        var hash = fnv(account.id, fnv(account.disabled ? "1" : "0"))
+        let hash = fnv(account.id, fnv(account.disabled ? "1" : "0"))
         var attributes: UInt64 = 0
         for attribute in account.attributes {
             var one = fnv(attribute.name)
@@ -729,5 +734,26 @@ final class BatchWriter: @unchecked Sendable {
             self.failure = nil
             throw failure
         }
+    }
+}
+
+/// Work started on another thread now, its result collected later.
+final class Background<Value>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    /// Written by the working thread before it signals `done`.
+    private var result: Result<Value, any Error>?
+
+    init(_ work: @escaping @Sendable () throws -> Value) {
+        DispatchQueue.global().async { [self] in
+            result = Result(catching: work)
+            done.signal()
+        }
+    }
+
+    /// Waits for the work; its value, or its error thrown.
+    func value() throws -> Value {
+        done.wait()
+        done.signal()  // later calls return at once
+        return try result!.get()
     }
 }
