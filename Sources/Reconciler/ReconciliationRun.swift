@@ -313,19 +313,22 @@ struct ReconciliationRun {
         let result = try correlation.call([accountValue])
         var notes: [String] = []
         if explaining { notes.append("correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))") }
-        var candidates = try resolveCandidates(result)
+        let confirmation = policy.confirmationRule.value
+        // With a confirmation rule, the candidates come with their user views' ingredients.
+        let found = try resolveCandidates(result, withUsers: confirmation != nil)
+        var candidates = found.map(\.name)
         if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
         var users: [String: User] = [:]
-        if let confirmation = policy.confirmationRule.value, !candidates.isEmpty {
+        if let confirmation, !candidates.isEmpty {
             guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
             var confirmed: [String] = []
-            for candidate in candidates {
-                guard let (user, owned) = try repository.userWithAccounts(named: candidate) else { continue }
-                users[candidate] = user
-                let view = Values.userView(user, accounts: owned)
+            for candidate in found {
+                guard let user = candidate.user else { continue }
+                users[candidate.name] = user
+                let view = Values.userView(user, accounts: candidate.accounts)
                 let verdict = Values.verdict(try confirmationCall.call([view, accountValue]))
-                if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate)") }
-                if verdict { confirmed.append(candidate) }
+                if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate.name)") }
+                if verdict { confirmed.append(candidate.name) }
             }
             candidates = confirmed
         }
@@ -343,9 +346,9 @@ struct ReconciliationRun {
         }
     }
 
-    /// A correlation result as user names: names, AttributeConditions (AND-ed) or an
-    /// attribute map (each `equals`).
-    private func resolveCandidates(_ result: Value) throws -> [String] {
+    /// A correlation result as the users it names: names, AttributeConditions (AND-ed) or an
+    /// attribute map (each `equals`), read in one go (with each user when `withUsers`).
+    private func resolveCandidates(_ result: Value, withUsers: Bool) throws -> [Candidate] {
         var names: [String] = []
         var conditions: [UserCondition] = []
         func add(_ item: Value) throws {
@@ -364,12 +367,7 @@ struct ReconciliationRun {
             }
         }
         try add(result)
-        var candidates = try repository.existingUsers(Array(Set(names)).sorted())
-        if !conditions.isEmpty {
-            let matching = try repository.findUsers(conditions)
-            candidates = names.isEmpty ? matching : candidates.filter(matching.contains)
-        }
-        return candidates
+        return try repository.correlationCandidates(names: names, conditions: conditions, withUsers: withUsers)
     }
 
     // MARK: Responses

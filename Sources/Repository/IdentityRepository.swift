@@ -8,10 +8,13 @@ public protocol IdentityRepository: Sendable {
     func saveUsers(_ users: [User]) throws
     func allUsers() throws -> [User]
     func user(named name: String) throws -> User?
-    /// A user and the Account Index rows it owns, read together (a user view's ingredients).
-    func userWithAccounts(named name: String) throws -> (User, [IndexEntry])?
     func existingUsers(_ names: [String]) throws -> [String]
     func findUsers(_ conditions: [UserCondition]) throws -> [String]
+    /// A correlation's candidates, read together: the users `names` names that exist, or the
+    /// users matching every condition (with names as well, the named users that match), by
+    /// name; with `withUsers`, each with its user record and the index rows it owns (what a
+    /// confirmation rule's user view needs).
+    func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate]
     /// Hands `body` (account id, user) of every link to an account on `resource`, by account id
     /// then user, or only of the accounts `accepting` accepts (a bucket's), as the rows arrive.
     func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (_ accountID: String, _ user: String) throws -> Void) throws

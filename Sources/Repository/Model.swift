@@ -194,3 +194,18 @@ public struct RepositoryError: Error, Sendable, CustomStringConvertible {
 
 /// Milliseconds since 1970, now.
 public func currentMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+/// A user a correlation found, with what confirming it needs when asked for.
+public struct Candidate: Sendable, Hashable {
+    public var name: String
+    /// Nil unless asked for (or when the user vanished meanwhile).
+    public var user: User?
+    /// The Account Index rows the user owns, when the user is given.
+    public var accounts: [IndexEntry]
+
+    public init(name: String, user: User? = nil, accounts: [IndexEntry] = []) {
+        self.name = name
+        self.user = user
+        self.accounts = accounts
+    }
+}

@@ -50,13 +50,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         try database.read { db in try Self.loadUser(name, db) }
     }
 
-    public func userWithAccounts(named name: String) throws -> (User, [IndexEntry])? {
-        try database.read { db in
-            guard let user = try Self.loadUser(name, db) else { return nil }
-            let owned = try db.rows("SELECT \(Self.entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(name))
-                .map(Self.entry)
-            return (user, owned)
-        }
+    private static func ownedEntries(_ owner: String, _ db: any SQLConnection) throws -> [IndexEntry] {
+        try db.rows("SELECT \(entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(owner)).map(entry)
     }
 
     /// A user in one statement (one round trip to a server database): its row, attributes,
@@ -88,14 +83,36 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     public func existingUsers(_ names: [String]) throws -> [String] {
         guard !names.isEmpty else { return [] }
-        return try database.read { db in
-            try names.filter { try db.row("SELECT 1 FROM users WHERE name = ?", .text($0)) != nil }
-        }
+        return try database.read { db in try Self.existing(names, db) }
+    }
+
+    private static func existing(_ names: [String], _ db: any SQLConnection) throws -> [String] {
+        try names.filter { try db.row("SELECT 1 FROM users WHERE name = ?", .text($0)) != nil }
     }
 
     /// Users matching every condition, sorted by name.
     public func findUsers(_ conditions: [UserCondition]) throws -> [String] {
         guard !conditions.isEmpty else { return [] }
+        return try database.read { db in try Self.matching(conditions, db) }
+    }
+
+    /// One read for a correlated account (on PostgreSQL, one connection and transaction).
+    public func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate] {
+        guard !names.isEmpty || !conditions.isEmpty else { return [] }
+        return try database.read { db in
+            var found = try Self.existing(Array(Set(names)).sorted(), db)
+            if !conditions.isEmpty {
+                let matching = try Self.matching(conditions, db)
+                found = names.isEmpty ? matching : found.filter(matching.contains)
+            }
+            return try found.map { name in
+                guard withUsers, let user = try Self.loadUser(name, db) else { return Candidate(name: name) }
+                return Candidate(name: name, user: user, accounts: try Self.ownedEntries(name, db))
+            }
+        }
+    }
+
+    private static func matching(_ conditions: [UserCondition], _ db: any SQLConnection) throws -> [String] {
         var clauses: [String] = []
         var arguments: [SQLValue] = []
         for condition in conditions {
@@ -104,7 +121,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             arguments += values
         }
         let sql = "SELECT name FROM users u WHERE " + clauses.joined(separator: " AND ") + " ORDER BY name LIMIT 1000"
-        return try database.read { db in try db.rows(sql, arguments).map { $0.text(0) } }
+        return try db.rows(sql, arguments).map { $0.text(0) }
     }
 
     /// One condition as SQL over `users u`. Equality and prefixes go through the indexes
@@ -209,10 +226,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     public func indexEntries(owner: String) throws -> [IndexEntry] {
-        try database.read { db in
-            try db.rows("SELECT \(Self.entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(owner))
-                .map(Self.entry)
-        }
+        try database.read { db in try Self.ownedEntries(owner, db) }
     }
 
     public func searchIndex(_ query: IndexQuery) throws -> [IndexEntry] {

@@ -56,6 +56,22 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try find("linkedAccountId", .contains, "1") == ["alice"])
         #expect(try repository.findUsers([UserCondition(attribute: "email", op: .endsWith, operand: "example.com"),
                                           UserCondition(attribute: "dept", op: .equals, operand: "IT")]) == ["alice"])
+
+        // A correlated account's candidates in one read: names that exist, users matching the
+        // conditions, or (both given) the named users that match; with their users when asked.
+        let example = [UserCondition(attribute: "email", op: .endsWith, operand: "example.com")]
+        func candidates(_ names: [String], _ conditions: [UserCondition]) throws -> [String] {
+            try repository.correlationCandidates(names: names, conditions: conditions, withUsers: false).map(\.name)
+        }
+        #expect(try candidates(["nobody", "albert", "alice", "albert"], []) == ["albert", "alice"])
+        #expect(try candidates([], example) == ["alice", "Émile"])
+        #expect(try candidates(["albert", "Émile"], example) == ["Émile"])
+        #expect(try candidates([], []) == [])
+        try repository.write { try $0.upsertIndex(IndexEntry(resource: "HR", accountID: "e1", owner: "alice", situation: "CONFIRMED",
+                                                            attributes: [], digest: "1", lastSeen: 1, lastReconciled: 1, explanation: nil)) }
+        let alice = try #require(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: true).first)
+        #expect(alice.user == (try repository.user(named: "alice")) && alice.accounts.map(\.accountID) == ["e1"])
+        #expect(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: false).first?.user == nil)
     }
 
     @Test(arguments: Backend.allCases) func theAccountIndexKeepsRowsHistoryAndSearches(_ backend: Backend) throws {
