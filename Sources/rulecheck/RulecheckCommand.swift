@@ -120,19 +120,24 @@ struct RulecheckCommand: ParsableCommand {
         if report.errorCount > 0 || (strict && report.warningCount > 0) { throw ExitCode(1) }
     }
 
-    /// Writes the report to a regular file atomically (a temporary file renamed over it: a reader
-    /// never sees half a report), and straight into anything else that exists there, such as
-    /// `/dev/null` or a pipe, which a rename would replace with a regular file.
+    /// Writes the report to a regular file (or a new one) atomically: a temporary file renamed
+    /// over it, so that a reader never sees half a report. Anything else already there is written
+    /// through in place, so that it stays what it is: a device (`/dev/null`), a pipe, or a link
+    /// (`/dev/stdout`, or a link to a report kept elsewhere), which a rename would replace with a
+    /// regular file.
     static func write(_ report: String, to path: String) throws {
         let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
-        guard let type, type != .typeRegular, type != .typeSymbolicLink else {
+        guard let type, type != .typeRegular else {
             try report.write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else {
-            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+        let descriptor = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path,
+                                                               NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
         }
-        defer { try? handle.close() }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
         try handle.write(contentsOf: Data(report.utf8))
+        try handle.close()
     }
 }

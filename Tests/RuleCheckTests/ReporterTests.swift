@@ -170,6 +170,20 @@ import XMLSource
         #expect(type != nil && type != .typeRegular)
     }
 
+    /// `--output` through a link (`/dev/stdout`, or a link to a report kept elsewhere) writes
+    /// the file the link points to, and leaves the link a link.
+    @Test(.enabled(if: binary != nil, "needs the built rulecheck beside the tests"))
+    func outputThroughALinkKeepsTheLink() throws {
+        let fixture = try Fixture(["clean/r.xml": "<Rule name='R'><s>x</s></Rule>", "kept/report.json": "an older, longer report than this one will be"])
+        let link = fixture.path("report.json")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "kept/report.json")
+        #expect(try run(["--format", "json", "--output", link, "clean"], in: fixture.path()).0 == 0)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "kept/report.json")
+        let written = FileManager.default.contents(atPath: fixture.path("kept/report.json")).map { String(decoding: $0, as: UTF8.self) }
+        #expect(written?.contains("\"files\"") == true)
+        #expect(written?.contains("older") == false)
+    }
+
     final class Received: @unchecked Sendable {
         private let done = DispatchSemaphore(value: 0)
         private var data: Data?
