@@ -1,3 +1,4 @@
+import Synchronization
 import XMLSource
 
 /// A compiled XPRESS expression, ready to evaluate any number of times on any thread.
@@ -59,7 +60,7 @@ public struct Evaluator: Sendable {
         }
         let (evaluation, scope) = start(variables)
         do {
-            return try rule.invoke(evaluation, arguments: arguments.map { (Symbol($0.0), $0.1) }, caller: scope, callSite: nil)
+            return try rule.invoke(evaluation, symbols: arguments.map { Symbol($0.0) }, values: arguments.map(\.1), caller: scope, callSite: nil)
         } catch {
             throw runtimeError(error, evaluation, at: rule.location)
         }
@@ -68,13 +69,16 @@ public struct Evaluator: Sendable {
     /// Prepares repeated calls of the rule `name` with arguments named `argumentNames`, so that
     /// each call does no name lookups: what the engine uses for millions of accounts.
     public func prepare(rule name: String, argumentNames: [String]) -> PreparedRuleCall? {
-        library.rule(named: name).map { PreparedRuleCall(evaluator: self, rule: $0, symbols: argumentNames.map(Symbol.init)) }
+        library.rule(named: name).map {
+            PreparedRuleCall(settings: EvaluationSettings(library: library, options: options), rule: $0,
+                             symbols: argumentNames.map(Symbol.init))
+        }
     }
 
     fileprivate func start(_ variables: [(String, Value)]) -> (Evaluation, Scope) {
         let host = Scope(parent: nil)
         for (name, value) in variables { host.bind(Symbol(name), value) }
-        let evaluation = Evaluation(library: library, options: options, host: host)
+        let evaluation = Evaluation(settings: EvaluationSettings(library: library, options: options), host: host)
         let top = Scope(parent: host)
         evaluation.ruleScope = top
         return (evaluation, top)
@@ -90,25 +94,60 @@ public struct Evaluator: Sendable {
 }
 
 /// A rule and its argument names resolved once; `call` passes values in the same order.
+/// Calls may run on any number of threads at once.
 public struct PreparedRuleCall: Sendable {
-    let evaluator: Evaluator
     let rule: Rule
     let symbols: [Symbol]
+    let spares: SpareEvaluations
+
+    init(settings: EvaluationSettings, rule: Rule, symbols: [Symbol]) {
+        self.rule = rule
+        self.symbols = symbols
+        self.spares = SpareEvaluations(settings: settings)
+    }
 
     /// Evaluates the rule with `values` for the prepared argument names.
     public func call(_ values: [Value]) throws(RuntimeError) -> Value {
-        let host = Scope(parent: nil)
-        let evaluation = Evaluation(library: evaluator.library, options: evaluator.options, host: host)
-        var arguments: [(Symbol, Value)] = []
-        arguments.reserveCapacity(symbols.count)
-        for (index, symbol) in symbols.enumerated() where index < values.count { arguments.append((symbol, values[index])) }
+        let evaluation = spares.take()
+        defer { spares.give(evaluation) }
         do {
-            return try rule.invoke(evaluation, arguments: arguments, caller: host, callSite: nil)
+            return try rule.invoke(evaluation, symbols: symbols, values: values, caller: evaluation.host, callSite: nil,
+                                   reusing: evaluation.topScope(isolated: rule.localScope))
         } catch {
             switch error {
             case .failure(let failure): throw failure
             case .breakOut: throw evaluation.error("<break> outside any construct it can leave", at: rule.location)
             }
+        }
+    }
+}
+
+/// The finished evaluation kept for the next call of a prepared rule: a call then starts from
+/// a cleared evaluation instead of allocating one and its scopes. A call takes it with one
+/// atomic exchange; a call that finds it taken (another thread is calling) makes its own.
+final class SpareEvaluations: Sendable {
+    private let settings: EvaluationSettings
+    /// The address of a retained `Evaluation`, or 0 while a call has it.
+    private let spare = Atomic<UInt>(0)
+
+    init(settings: EvaluationSettings) { self.settings = settings }
+
+    deinit {
+        if let raw = UnsafeRawPointer(bitPattern: spare.load(ordering: .acquiring)) { Unmanaged<Evaluation>.fromOpaque(raw).release() }
+    }
+
+    func take() -> Evaluation {
+        if let raw = UnsafeRawPointer(bitPattern: spare.exchange(0, ordering: .acquiring)) {
+            return Unmanaged<Evaluation>.fromOpaque(raw).takeRetainedValue()
+        }
+        return Evaluation(settings: settings, host: Scope(parent: nil))
+    }
+
+    func give(_ evaluation: Evaluation) {
+        evaluation.clear()
+        let raw = Unmanaged.passRetained(evaluation).toOpaque()
+        if !spare.compareExchange(expected: 0, desired: UInt(bitPattern: raw), ordering: .releasing).exchanged {
+            Unmanaged<Evaluation>.fromOpaque(raw).release()
         }
     }
 }

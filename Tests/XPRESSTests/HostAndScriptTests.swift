@@ -148,6 +148,51 @@ import Testing
         }
     }
 
+    /// A prepared call reuses a finished evaluation: nothing of one call (host bindings, rule
+    /// bindings, functions, the step count, a failure) may show in the next.
+    @Test func preparedCallsStartClean() throws {
+        let rules = """
+            <Rule name='Visits'><RuleArgument name='n'/><block>
+              <set name=':visits'><add><ref>:visits</ref><i>1</i></add></set>
+              <cond><isnull><ref>local</ref></isnull><set name='local'><ref>n</ref></set></cond>
+              <cond><eq><ref>n</ref><i>-1</i></eq><while><i>1</i><i>0</i></while></cond>
+              <list><ref>:visits</ref><ref>local</ref></list>
+            </block></Rule>
+            """
+        var options = EvaluationOptions()
+        options.stepLimit = 10_000
+        let call = try #require(Evaluator(library: try library(rules), options: options).prepare(rule: "Visits", argumentNames: ["n"]))
+        for n in [Int64(3), 4, -1, 5] {
+            do {
+                let value = try call.call([.int(n)])
+                #expect(ValueJSON.encode(value) == "[1, \(n)]")
+                #expect(n != -1, "the runaway call should have failed")
+            } catch {
+                #expect(n == -1 && error.message.contains("step limit"), "\(error)")
+            }
+        }
+    }
+
+    /// One prepared call shared by many threads at once gives each its own evaluation.
+    @Test func preparedCallsRunOnManyThreadsAtOnce() async throws {
+        let rules = "<Rule name='Count'><RuleArgument name='n'/><block><defvar name='acc'><list/></defvar><dolist name='i'><ref>n</ref><append name='acc'><ref>i</ref></append></dolist><length><ref>acc</ref></length></block></Rule>"
+        let call = try #require(Evaluator(library: try library(rules)).prepare(rule: "Count", argumentNames: ["n"]))
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var mismatches: Int64 = 0
+                    for round in 0..<500 {
+                        let items = (0..<(task + round % 7)).map { Value.int(Int64($0)) }
+                        guard case .int(let n) = try call.call([.list(items)]) else { return -1 }
+                        if n != Int64(items.count) { mismatches += 1 }
+                    }
+                    return mismatches
+                }
+            }
+            for try await mismatches in group { #expect(mismatches == 0) }
+        }
+    }
+
     @Test func scriptsRunOnManyThreadsAtOnce() async throws {
         let evaluator = Evaluator(library: try library())
         let expression = try compile("<script>env.get('n') * 2</script>")

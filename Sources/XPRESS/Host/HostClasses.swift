@@ -325,6 +325,10 @@ final class NewNode: Node, @unchecked Sendable {
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         let hostClass: HostClass
         switch className {
+        case .known(.attributeCondition) where arguments.count == 3:
+            // What every correlation rule builds per account: no argument array.
+            return .object(AttributeCondition(attrName: try arguments[0].run(e, scope), operatorName: try arguments[1].run(e, scope),
+                                              operand: try arguments[2].run(e, scope)))
         case .known(let c): hostClass = c
         case .computed(let node):
             let name = try node.run(e, scope).stringValue

@@ -5,6 +5,7 @@ import XMLSource
 /// Each takes the element (for error locations), the evaluation and the argument values.
 enum Functions {
     typealias Implementation = BuiltinNode.Implementation
+    typealias Unary = UnaryBuiltinNode.Implementation
 
     /// The longest string or list a single function may build (pad, setlist): memory is not
     /// covered by the step budget.
@@ -43,7 +44,7 @@ enum Functions {
 
     // MARK: Logic and comparison
 
-    static let not: Implementation = { _, _, v in .int(v[0].isTrue ? 0 : 1) }
+    static let not: Unary = { .int($0.isTrue ? 0 : 1) }
 
     static func equality(negated: Bool) -> Implementation {
         { (node, e, values) throws(Interrupt) -> Value in
@@ -71,11 +72,11 @@ enum Functions {
         }
     }
 
-    static let isnull: Implementation = { _, _, v in .int(v[0].isNull ? 1 : 0) }
-    static let notnull: Implementation = { _, _, v in .int(v[0].isNull ? 0 : 1) }
+    static let isnull: Unary = { .int($0.isNull ? 1 : 0) }
+    static let notnull: Unary = { .int($0.isNull ? 0 : 1) }
 
-    static let isTrue: Implementation = { _, _, v in
-        switch v[0] {
+    static let isTrue: Unary = { value in
+        switch value {
         case .bool(let b): .int(b ? 1 : 0)
         case .string(let s): .int(s.lowercased() == "true" ? 1 : 0)
         case .int(let n): .int(n != 0 ? 1 : 0)
@@ -83,8 +84,8 @@ enum Functions {
         }
     }
 
-    static let isFalse: Implementation = { _, _, v in
-        switch v[0] {
+    static let isFalse: Unary = { value in
+        switch value {
         case .null: .int(1)
         case .bool(let b): .int(b ? 0 : 1)
         case .string(let s): .int(s.lowercased() == "false" ? 1 : 0)

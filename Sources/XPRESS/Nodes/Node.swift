@@ -88,6 +88,24 @@ final class BuiltinNode: Node, @unchecked Sendable {
     }
 }
 
+/// A function of one evaluated argument that cannot fail (`notnull`, `not`, ...): the hot
+/// tests of confirmation rules, evaluated without building an argument array.
+final class UnaryBuiltinNode: Node, @unchecked Sendable {
+    typealias Implementation = @Sendable (Value) -> Value
+    let argument: Node
+    let implementation: Implementation
+
+    init(_ element: String, _ location: SourcePosition, _ argument: Node, _ implementation: @escaping Implementation) {
+        self.argument = argument
+        self.implementation = implementation
+        super.init(element, location)
+    }
+
+    override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
+        implementation(try argument.run(e, scope))
+    }
+}
+
 /// A scalar constant: `<s>`, `<i>`, `<null/>`, `<String>`, `<Integer>`, `<Boolean>`.
 final class ConstantNode: Node, @unchecked Sendable {
     /// Only scalars (null, integer, string, boolean), never a shared reference value.

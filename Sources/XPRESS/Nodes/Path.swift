@@ -94,10 +94,10 @@ struct Path: Sendable, CustomStringConvertible {
     /// The value at this path from `scope` (null wherever the walk finds nothing).
     @inline(__always)
     func read(_ e: Evaluation, _ scope: Scope) -> Value {
-        let start = fromHost ? e.host : scope
-        guard let (holder, slot) = start.find(root) else { return .null }
-        let value = holder.value(at: slot)
-        return steps.isEmpty ? value : Path.walk(value, steps[...])
+        guard let value = (fromHost ? e.host : scope).lookup(root) else { return .null }
+        if steps.isEmpty { return value }
+        if steps.count == 1, case .key(let key) = steps[0] { return Path.member(value, key) }  // `account.email`
+        return Path.walk(value, steps[...])
     }
 
     /// Follows `steps` from `value`.

@@ -233,9 +233,12 @@ final class RuleCallNode: Node, @unchecked Sendable {
     }
     let name: Name
     let arguments: [(Symbol, ArgumentSource)]
+    /// The argument names alone, in order, as `Rule.invoke` takes them.
+    let argumentSymbols: [Symbol]
 
     init(_ location: SourcePosition, name: Name, arguments: [(Symbol, ArgumentSource)]) {
         self.name = name; self.arguments = arguments
+        self.argumentSymbols = arguments.map(\.0)
         super.init("rule", location)
     }
 
@@ -248,17 +251,17 @@ final class RuleCallNode: Node, @unchecked Sendable {
         guard let rule = e.library.rule(named: ruleName) else {
             throw failure(e, "no rule named '\(ruleName)' is loaded")
         }
-        var values: [(Symbol, Value)] = []
+        var values: [Value] = []
         values.reserveCapacity(arguments.count)
-        for (symbol, source) in arguments {
+        for (_, source) in arguments {
             switch source {
-            case .literal(let text): values.append((symbol, .string(text)))
-            case .reference(let path): values.append((symbol, path.read(e, scope)))
-            case .dynamicReference(let template): values.append((symbol, Template.read(template.expand(e, scope), e, scope)))
-            case .expression(let node): values.append((symbol, try node.run(e, scope)))
+            case .literal(let text): values.append(.string(text))
+            case .reference(let path): values.append(path.read(e, scope))
+            case .dynamicReference(let template): values.append(Template.read(template.expand(e, scope), e, scope))
+            case .expression(let node): values.append(try node.run(e, scope))
             }
         }
-        return try rule.invoke(e, arguments: values, caller: scope, callSite: location)
+        return try rule.invoke(e, symbols: argumentSymbols, values: values, caller: scope, callSite: location)
     }
 }
 

@@ -20,6 +20,10 @@ public final class Rule: Sendable {
     public let arguments: [Argument]
     public let location: SourcePosition
     let body: Node
+    /// The arguments with a default, and the locked ones: both usually empty, looked at on
+    /// every call.
+    private let defaults: [(Symbol, Node)]
+    private let locked: [Symbol]
 
     init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourcePosition) {
         self.name = name
@@ -28,34 +32,33 @@ public final class Rule: Sendable {
         self.arguments = arguments
         self.body = body
         self.location = location
+        defaults = arguments.compactMap { argument in argument.defaultValue.map { (argument.symbol, $0) } }
+        locked = arguments.filter(\.locked).map(\.symbol)
     }
 
     /// Evaluates the rule: a new scope (whose parent is the caller's, unless `localScope`),
-    /// defaults first, then every passed argument that is not locked.
+    /// defaults first, then every passed argument that is not locked: `values[i]` under
+    /// `symbols[i]` (extra names without a value are left unbound).
     /// `callSite` nil: the evaluation starts here (no caller frame to show in errors).
-    func invoke(_ e: Evaluation, arguments passed: [(Symbol, Value)], caller: Scope,
-                callSite: SourcePosition?) throws(Interrupt) -> Value {
+    /// `reusing`: an empty scope to use as the rule's, with the parent it should have.
+    func invoke(_ e: Evaluation, symbols: [Symbol], values: [Value], caller: Scope,
+                callSite: SourcePosition?, reusing reusable: Scope? = nil) throws(Interrupt) -> Value {
         if let callSite { try e.push("rule", name, at: callSite) }
         defer { if callSite != nil { e.pop() } }
-        let scope = Scope(parent: localScope ? nil : caller)
+        let scope = reusable ?? Scope(parent: localScope ? nil : caller)
         let (outerScope, outerRule) = (e.ruleScope, e.currentRule)
         e.ruleScope = scope
-        e.currentRule = name
+        e.currentRule = self
         defer { (e.ruleScope, e.currentRule) = (outerScope, outerRule) }
         do {
-            for argument in arguments {
-                if let defaultValue = argument.defaultValue { scope.bind(argument.symbol, try defaultValue.run(e, scope)) }
+            for (symbol, defaultValue) in defaults { scope.bind(symbol, try defaultValue.run(e, scope)) }
+            for index in 0..<min(symbols.count, values.count) where !locked.contains(symbols[index]) {
+                scope.bind(symbols[index], values[index])
             }
-            for (symbol, value) in passed where !isLocked(symbol) { scope.bind(symbol, value) }
             return try body.run(e, scope)
         } catch .breakOut {
             return e.breakValue  // a break never crosses a rule
         }
-    }
-
-    private func isLocked(_ symbol: Symbol) -> Bool {
-        for argument in arguments where argument.locked && argument.symbol == symbol { return true }
-        return false
     }
 }
 

@@ -55,6 +55,18 @@ enum Interrupt: Error {
     case breakOut(label: String?)
 }
 
+/// The library and options of evaluations, shared by reference: making an evaluation then
+/// retains one object instead of copying the options.
+final class EvaluationSettings: Sendable {
+    let library: RuleLibrary
+    let options: EvaluationOptions
+
+    init(library: RuleLibrary, options: EvaluationOptions) {
+        self.library = library
+        self.options = options
+    }
+}
+
 /// The state of one top-level evaluation: counters, frames, the host scope. Not shared between
 /// threads; every thread evaluates with its own.
 final class Evaluation {
@@ -64,26 +76,60 @@ final class Evaluation {
         let callSite: SourcePosition
     }
 
-    let library: RuleLibrary
-    let options: EvaluationOptions
+    let settings: EvaluationSettings
+    var library: RuleLibrary { settings.library }
+    var options: EvaluationOptions { settings.options }
     let host: Scope
-    /// The top scope of the rule being evaluated: where `set` binds an unbound plain name.
-    var ruleScope: Scope
-    var currentRule: String?
-    var steps = 0
     let stepLimit: Int
-    var frames: [Frame] = []
-    var breakValue: Value = .null
-    var tracing: Bool
-    private var scripts: ScriptEngine?
+    // Every element evaluation or rule call reads and writes the state below. A class's stored
+    // `var` costs a run-time exclusivity check on each access; these are only loaded, stored or
+    // appended to, never held inout across a call, so the check is switched off.
+    /// The top scope of the rule being evaluated: where `set` binds an unbound plain name.
+    @exclusivity(unchecked) var ruleScope: Scope
+    @exclusivity(unchecked) var currentRule: Rule?
+    @exclusivity(unchecked) var frames: [Frame] = []
+    @exclusivity(unchecked) var breakValue: Value = .null
+    /// Element evaluations so far.
+    @exclusivity(unchecked) var steps = 0
+    /// Whether every element evaluated is traced.
+    @exclusivity(unchecked) var tracing: Bool
+    @exclusivity(unchecked) private var scripts: ScriptEngine?
 
-    init(library: RuleLibrary, options: EvaluationOptions, host: Scope) {
-        self.library = library
-        self.options = options
+    init(settings: EvaluationSettings, host: Scope) {
+        self.settings = settings
         self.host = host
         self.ruleScope = host
-        self.stepLimit = options.stepLimit
-        self.tracing = options.trace
+        self.stepLimit = settings.options.stepLimit
+        self.tracing = settings.options.trace
+    }
+
+    /// The empty scope of a rule called at the top (parent: the host scope, or none for a
+    /// `localScope` rule), kept between calls of a reused evaluation.
+    func topScope(isolated: Bool) -> Scope {
+        if isolated {
+            if let isolatedTop { return isolatedTop }
+            isolatedTop = Scope(parent: nil)
+            return isolatedTop!
+        }
+        if let top { return top }
+        top = Scope(parent: host)
+        return top!
+    }
+    @exclusivity(unchecked) private var top: Scope?
+    @exclusivity(unchecked) private var isolatedTop: Scope?
+
+    /// Back to the state of a new evaluation, for another call (possibly on another thread).
+    func clear() {
+        host.reset()
+        top?.reset()
+        isolatedTop?.reset()
+        ruleScope = host
+        currentRule = nil
+        steps = 0
+        tracing = settings.options.trace
+        if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
+        breakValue = .null
+        scripts = nil
     }
 
     /// The script engine of this thread, made on first use.
@@ -100,7 +146,7 @@ final class Evaluation {
     }
 
     func error(_ message: String, at location: SourcePosition) -> RuntimeError {
-        RuntimeError(message: message, location: location, ruleName: currentRule, frames: frameNotes())
+        RuntimeError(message: message, location: location, ruleName: currentRule?.name, frames: frameNotes())
     }
 
     /// The frames as notes, innermost first; a run of identical frames (recursion) is one note.
@@ -128,7 +174,7 @@ final class Evaluation {
 
     /// Enters a `rule` or `call` frame, enforcing the depth limit.
     func push(_ kind: String, _ name: String, at location: SourcePosition) throws(Interrupt) {
-        if frames.count >= options.callDepthLimit {
+        if frames.count >= settings.options.callDepthLimit {
             throw failure("call depth limit of \(options.callDepthLimit) nested rule/function calls exceeded calling \(kind) '\(name)' (runaway recursion?)", at: location)
         }
         frames.append(Frame(kind: kind, name: name, callSite: location))

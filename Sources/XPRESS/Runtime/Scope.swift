@@ -61,22 +61,48 @@ final class FunctionValue {
 }
 
 /// One level of variable bindings: a block, a dolist pass, a function call or a rule call.
-/// Scopes hold few names, so a linear search over interned symbols beats hashing.
+/// Scopes hold few names, so a linear search over interned symbols beats hashing. The first two
+/// bindings live in the scope itself (most rule and function calls bind one or two names), so
+/// making such a scope is one allocation; more go to an array.
 final class Scope {
+    private struct Binding {
+        let symbol: Symbol
+        var value: Value
+    }
+
     let parent: Scope?
-    private(set) var symbols: ContiguousArray<Symbol> = []
-    private(set) var values: ContiguousArray<Value> = []
-    private var functions: [(Symbol, FunctionValue)] = []
+    // Read for every variable reference. Only ever accessed in place inside this class, never
+    // across a call, so the run-time exclusivity check of a class's stored `var` is switched off.
+    @exclusivity(unchecked) private var first: Binding?
+    @exclusivity(unchecked) private var second: Binding?
+    @exclusivity(unchecked) private var more: ContiguousArray<Binding> = []
+    @exclusivity(unchecked) private var functions: [(Symbol, FunctionValue)] = []
 
     init(parent: Scope?) { self.parent = parent }
 
     /// Binds `symbol` in this scope (rebinding it when already bound here).
     func bind(_ symbol: Symbol, _ value: Value) {
-        if let index = symbols.firstIndex(of: symbol) {
-            values[index] = value
+        if let slot = slot(of: symbol) {
+            set(at: slot, value)
+        } else if first == nil {
+            first = Binding(symbol: symbol, value: value)
+        } else if second == nil {
+            second = Binding(symbol: symbol, value: value)
         } else {
-            symbols.append(symbol)
-            values.append(value)
+            more.append(Binding(symbol: symbol, value: value))
+        }
+    }
+
+    /// Where this scope binds `symbol`: 0 and 1 are the inline bindings, 2... the array's.
+    @inline(__always)
+    private func slot(of symbol: Symbol) -> Int? {
+        guard let first else { return nil }
+        if first.symbol == symbol { return 0 }
+        guard let second else { return nil }
+        if second.symbol == symbol { return 1 }
+        return more.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices where buffer[index].symbol == symbol { return index + 2 }
+            return nil
         }
     }
 
@@ -85,20 +111,46 @@ final class Scope {
     func find(_ symbol: Symbol) -> (Scope, Int)? {
         var scope: Scope? = self
         while let current = scope {
-            if let index = current.symbols.firstIndex(of: symbol) { return (current, index) }
+            if let slot = current.slot(of: symbol) { return (current, slot) }
             scope = current.parent
         }
         return nil
     }
 
-    func value(at index: Int) -> Value { values[index] }
-    func set(at index: Int, _ value: Value) { values[index] = value }
+    /// The value bound to `symbol` in the nearest scope of the chain that binds it, or nil.
+    @inline(__always)
+    func lookup(_ symbol: Symbol) -> Value? {
+        var scope = Unmanaged.passUnretained(self)
+        while true {
+            if let value = scope._withUnsafeGuaranteedRef({ $0.slot(of: symbol).map($0.value(at:)) }) { return value }
+            guard let parent = scope._withUnsafeGuaranteedRef({ $0.parent }) else { return nil }
+            scope = Unmanaged.passUnretained(parent)
+        }
+    }
+
+    func value(at slot: Int) -> Value {
+        switch slot {
+        case 0: first!.value
+        case 1: second!.value
+        default: more[slot - 2].value
+        }
+    }
+
+    func set(at slot: Int, _ value: Value) {
+        switch slot {
+        case 0: first!.value = value
+        case 1: second!.value = value
+        default: more[slot - 2].value = value
+        }
+    }
 
     /// Removes every binding (a scope reused for the next pass of a loop).
+    /// Cheap for a scope that bound little: emptying an empty array still costs a new buffer.
     func reset() {
-        symbols.removeAll(keepingCapacity: true)
-        values.removeAll(keepingCapacity: true)
-        functions.removeAll(keepingCapacity: true)
+        first = nil
+        second = nil
+        if !more.isEmpty { more.removeAll(keepingCapacity: true) }
+        if !functions.isEmpty { functions.removeAll(keepingCapacity: true) }
     }
 
     func define(_ symbol: Symbol, _ function: FunctionValue) {

@@ -390,7 +390,7 @@ private struct EvaluationScriptHost: ScriptHost {
             throw .nested(node.failure(evaluation, "env.call: no rule named '\(ruleName)' is loaded"))
         }
         do {
-            return try rule.invoke(evaluation, arguments: arguments.map { (Symbol($0.0), $0.1) }, caller: scope, callSite: node.location)
+            return try rule.invoke(evaluation, symbols: arguments.map { Symbol($0.0) }, values: arguments.map(\.1), caller: scope, callSite: node.location)
         } catch {
             throw .nested(error)
         }

@@ -71,6 +71,7 @@ struct Lowering {
         if let builtin = Catalogue.builtins[name] {
             let args = arguments(element)
             guard checkCount(element, args.count, builtin.arity) else { return placeholder(element) }
+            if let unary = builtin.unary { return UnaryBuiltinNode(name, element.location, args[0], unary) }
             return BuiltinNode(name, element.location, args, builtin.implementation)
         }
         if let edit = Functions.listEdits[name] { return listEdit(element, edit) }
@@ -87,7 +88,7 @@ struct Lowering {
         case "list", "array":
             let keepNulls = name == "array"
             return BuiltinNode(name, element.location, arguments(element)) { _, _, values in
-                .list(keepNulls ? values : values.filter { !$0.isNull })
+                .list(keepNulls || !values.contains(where: \.isNull) ? values : values.filter { !$0.isNull })
             }
         case "map":
             let args = arguments(element)
@@ -587,6 +588,19 @@ enum Catalogue {
     struct Builtin: Sendable {
         let arity: ClosedRange<Int>
         let implementation: BuiltinNode.Implementation
+        /// The same function of one value that cannot fail, evaluated without an argument array.
+        var unary: UnaryBuiltinNode.Implementation? = nil
+
+        init(arity: ClosedRange<Int>, implementation: @escaping BuiltinNode.Implementation) {
+            self.arity = arity
+            self.implementation = implementation
+        }
+
+        init(unary: @escaping UnaryBuiltinNode.Implementation) {
+            self.arity = 1...1
+            self.implementation = { _, _, values in unary(values[0]) }
+            self.unary = unary
+        }
     }
 
     static let any = 0...Int.max
@@ -598,7 +612,7 @@ enum Catalogue {
         "mult": Builtin(arity: any, implementation: Functions.arithmetic("mult")),
         "div": Builtin(arity: any, implementation: Functions.arithmetic("div")),
         "mod": Builtin(arity: any, implementation: Functions.arithmetic("mod")),
-        "not": Builtin(arity: 1...1, implementation: Functions.not),
+        "not": Builtin(unary: Functions.not),
         "eq": Builtin(arity: 2...Int.max, implementation: Functions.equality(negated: false)),
         "neq": Builtin(arity: 2...Int.max, implementation: Functions.equality(negated: true)),
         "gt": Builtin(arity: 2...2, implementation: Functions.comparison(>)),
@@ -607,10 +621,10 @@ enum Catalogue {
         "lte": Builtin(arity: 2...2, implementation: Functions.comparison(<=)),
         "cmp": Builtin(arity: 2...2, implementation: Functions.cmp(ignoringCase: false)),
         "ncmp": Builtin(arity: 2...2, implementation: Functions.cmp(ignoringCase: true)),
-        "isnull": Builtin(arity: 1...1, implementation: Functions.isnull),
-        "notnull": Builtin(arity: 1...1, implementation: Functions.notnull),
-        "isTrue": Builtin(arity: 1...1, implementation: Functions.isTrue),
-        "isFalse": Builtin(arity: 1...1, implementation: Functions.isFalse),
+        "isnull": Builtin(unary: Functions.isnull),
+        "notnull": Builtin(unary: Functions.notnull),
+        "isTrue": Builtin(unary: Functions.isTrue),
+        "isFalse": Builtin(unary: Functions.isFalse),
         "concat": Builtin(arity: any, implementation: Functions.concat),
         "upcase": Builtin(arity: 1...1, implementation: Functions.upcase),
         "downcase": Builtin(arity: 1...1, implementation: Functions.downcase),

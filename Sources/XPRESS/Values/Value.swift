@@ -31,9 +31,15 @@ public final class ListBox {
 
 /// A mutable map with string keys that keeps insertion order, shared by reference.
 public final class MapBox {
-    public private(set) var keys: [String] = []
-    public private(set) var values: [Value] = []
-    private var positions: [ExactKey: Int] = [:]
+    // Read for every `a.b` step of a path. The storage is only touched inside this class's own
+    // members, which never call out while accessing it, so the run-time exclusivity check (a
+    // cost on every access of a class's stored `var`) is switched off.
+    @exclusivity(unchecked) public private(set) var keys: [String] = []
+    @exclusivity(unchecked) public private(set) var values: [Value] = []
+    /// Key positions, kept only for maps larger than `scannedUpTo`: smaller maps (an account's
+    /// attributes, a user view's level) are searched key by key, which beats hashing the key.
+    @exclusivity(unchecked) private var positions: [ExactKey: Int] = [:]
+    private static let scannedUpTo = 8
 
     public init() {}
 
@@ -45,23 +51,37 @@ public final class MapBox {
 
     public var count: Int { keys.count }
 
+    @inline(__always)
+    private func position(of key: String) -> Int? {
+        if keys.count > Self.scannedUpTo { return positions[ExactKey(key)] }
+        for index in keys.indices where JavaString.equals(keys[index], key) { return index }
+        return nil
+    }
+
     /// The value at `key`; assigning replaces in place or appends a new key at the end.
     /// Assigning nil removes the key.
     public subscript(key: String) -> Value? {
-        get { positions[ExactKey(key)].map { values[$0] } }
+        get { position(of: key).map { values[$0] } }
         set {
             if let newValue {
-                if let position = positions[ExactKey(key)] {
+                if let position = position(of: key) {
                     values[position] = newValue
-                } else {
-                    positions[ExactKey(key)] = keys.count
-                    keys.append(key)
-                    values.append(newValue)
+                    return
                 }
-            } else if let position = positions.removeValue(forKey: ExactKey(key)) {
+                keys.append(key)
+                values.append(newValue)
+                if keys.count == Self.scannedUpTo + 1 {
+                    for (index, key) in keys.enumerated() { positions[ExactKey(key)] = index }
+                } else if keys.count > Self.scannedUpTo {
+                    positions[ExactKey(key)] = keys.count - 1
+                }
+            } else if let position = position(of: key) {
                 keys.remove(at: position)
                 values.remove(at: position)
-                for index in position..<keys.count { positions[ExactKey(keys[index])] = index }
+                positions.removeAll(keepingCapacity: keys.count > Self.scannedUpTo)
+                if keys.count > Self.scannedUpTo {
+                    for (index, key) in keys.enumerated() { positions[ExactKey(key)] = index }
+                }
             }
         }
     }
