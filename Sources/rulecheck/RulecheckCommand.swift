@@ -117,7 +117,10 @@ struct RulecheckCommand: ParsableCommand {
         } else {
             FileHandle.standardOutput.write(Data(rendered.utf8))
         }
-        if report.errorCount > 0 || (strict && report.warningCount > 0) { throw ExitCode(1) }
+        let failed = report.errorCount > 0 || (strict && report.warningCount > 0)
+        // The report is written (unbuffered): end the process now instead of freeing every
+        // element, rule and node of the report one by one on the way out.
+        withExtendedLifetime(report) { Foundation.exit(failed ? 1 : 0) }
     }
 
     /// Writes the report to a regular file (or a new one) atomically: a temporary file renamed
