@@ -88,7 +88,7 @@ struct Lowering {
         case "list", "array":
             let keepNulls = name == "array"
             return BuiltinNode(name, element.location, arguments(element)) { _, _, values in
-                .list(keepNulls || !values.contains(where: \.isNull) ? values : values.filter { !$0.isNull })
+                .list(keepNulls || !values.contains(where: { $0.isNull }) ? values : values.filter { !$0.isNull })
             }
         case "map":
             let args = arguments(element)

@@ -233,10 +233,13 @@ enum JavaString {
 
     /// Java `String.equals`: the same UTF-16 units (Swift's `==` would also equate canonically
     /// equivalent strings, such as a precomposed and a decomposed é).
+    /// Strings of different lengths (most keys a map search passes over) are told apart without
+    /// touching their bytes.
     @inline(__always)
     static func equals(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
         var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+        return a.withUTF8 { x in b.withUTF8 { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
     }
 
     static func hasPrefix(_ s: String, _ prefix: String) -> Bool { s.utf16.starts(with: prefix.utf16) }
