@@ -157,6 +157,21 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
     }
 }
 
+/// The result of a query, handed from the event loop to the thread waiting for it.
+private final class QueryOutcome<T>: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    /// Set once, before `done` is signalled; read only after waiting for it.
+    private(set) var result: Result<T, any Error>?
+
+    func finish(_ result: Result<T, any Error>) {
+        self.result = result
+        done.signal()
+    }
+
+    /// Whether the result arrived within `seconds`.
+    func wait(seconds: Int) -> Bool { done.wait(timeout: .now() + .seconds(seconds)) == .success }
+}
+
 /// A connection inside one `PostgresDatabase` call.
 private struct PostgresSQLConnection: SQLConnection {
     let connection: PostgresConnection
@@ -175,7 +190,7 @@ private struct PostgresSQLConnection: SQLConnection {
             // `body` through a sink that lets go of it before this call returns.
             let sink = RowSink(body)
             defer { sink.body = nil }
-            _ = try connection.query(query, logger: logger) { row in try sink.body?(try Self.decode(row)) }.wait()
+            _ = try wait(for: connection.query(query, logger: logger) { row in try sink.body?(try Self.decode(row)) })
         }
     }
 
@@ -223,7 +238,20 @@ private struct PostgresSQLConnection: SQLConnection {
     }
 
     private func send(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
-        try connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger).wait()
+        try wait(for: connection.query(PostgresQuery(unsafeSQL: sql, binds: Self.bindings(arguments)), logger: logger))
+    }
+
+    /// Waits for a query, or fails as a lost connection (which the call retries on a new one)
+    /// once the connection has closed under it. PostgresNIO can leave a query issued just as
+    /// the server drops the connection waiting forever (its fix, postgres-nio #487, was
+    /// reverted in #501); a run then hung instead of waiting for the server to come back.
+    private func wait<T>(for future: EventLoopFuture<T>) throws -> T {
+        let outcome = QueryOutcome<T>()
+        future.whenComplete { result in outcome.finish(result) }
+        while !outcome.wait(seconds: 1) {
+            if connection.isClosed { throw ChannelError.ioOnClosedChannel }
+        }
+        return try outcome.result!.get()
     }
 
     private static func bindings(_ arguments: [SQLValue]) -> PostgresBindings {
