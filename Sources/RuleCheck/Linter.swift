@@ -70,7 +70,7 @@ public enum Linter {
         }
         findings.sort { ($0.location.file, $0.location.line, $0.location.column, $0.id, $0.message)
             < ($1.location.file, $1.location.line, $1.location.column, $1.id, $1.message) }
-        releaseInBackground(linted + context)
+        releaseInBackground((linted, context))
         return LintReport(findings: unique(findings), fileCount: files.count, deployment: deployment)
     }
 

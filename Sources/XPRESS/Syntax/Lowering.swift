@@ -71,8 +71,10 @@ struct Lowering {
         if let builtin = Catalogue.builtins[name] {
             let args = arguments(element)
             guard checkCount(element, args.count, builtin.arity) else { return placeholder(element) }
-            if let unary = builtin.unary { return UnaryBuiltinNode(name, element.location, args[0], unary) }
-            return BuiltinNode(name, element.location, args, builtin.implementation)
+            switch builtin.form {
+            case .unary(let implementation): return UnaryBuiltinNode(name, element.location, args[0], implementation)
+            case .values(let implementation): return BuiltinNode(name, element.location, args, implementation)
+            }
         }
         if let edit = Functions.listEdits[name] { return listEdit(element, edit) }
         if Catalogue.xmlObjects.contains(name) { return xmlObject(element) }
@@ -586,20 +588,23 @@ private extension Literal {
 /// What the language knows about element names.
 enum Catalogue {
     struct Builtin: Sendable {
+        enum Form: Sendable {
+            /// A function of the argument values.
+            case values(BuiltinNode.Implementation)
+            /// A function of one value that cannot fail, evaluated without an argument array.
+            case unary(UnaryBuiltinNode.Implementation)
+        }
         let arity: ClosedRange<Int>
-        let implementation: BuiltinNode.Implementation
-        /// The same function of one value that cannot fail, evaluated without an argument array.
-        var unary: UnaryBuiltinNode.Implementation? = nil
+        let form: Form
 
         init(arity: ClosedRange<Int>, implementation: @escaping BuiltinNode.Implementation) {
             self.arity = arity
-            self.implementation = implementation
+            self.form = .values(implementation)
         }
 
         init(unary: @escaping UnaryBuiltinNode.Implementation) {
             self.arity = 1...1
-            self.implementation = { _, _, values in unary(values[0]) }
-            self.unary = unary
+            self.form = .unary(unary)
         }
     }
 
