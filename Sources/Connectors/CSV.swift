@@ -57,6 +57,15 @@ public struct CSVReader {
         atEnd = false
     }
 
+    /// A reader of the same file from its start: the file this reader opened, even when
+    /// another has been renamed over its path since (through `/proc/self/fd` on Linux; by its
+    /// path where that is missing). Nil for a reader of bytes.
+    public func rewound(chunkSize: Int = 1 << 20) throws(CSVError) -> CSVReader? {
+        guard let file else { return nil }
+        let descriptor = "/proc/self/fd/\(file.descriptor)"
+        return try CSVReader(path: access(descriptor, R_OK) == 0 ? descriptor : file.path, chunkSize: chunkSize)
+    }
+
     /// Reads `bytes`.
     public init(bytes: [UInt8]) {
         file = nil
@@ -200,7 +209,7 @@ public struct CSVReader {
 /// A file read a chunk at a time; closed when the last reader using it goes.
 private final class FileChunks {
     private let handle: UnsafeMutablePointer<FILE>
-    private let path: String
+    let path: String
     private var chunk: [UInt8]
 
     init(handle: UnsafeMutablePointer<FILE>, path: String, chunkSize: Int) {
@@ -210,6 +219,8 @@ private final class FileChunks {
     }
 
     deinit { fclose(handle) }
+
+    var descriptor: Int32 { fileno(handle) }
 
     /// Appends up to one chunk to `buffer`; returns true at the end of the file.
     func append(to buffer: inout [UInt8]) throws(CSVError) -> Bool {

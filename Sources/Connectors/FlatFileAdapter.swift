@@ -178,16 +178,20 @@ struct FlatFileRows {
     let idIndex: Int
     private var reader: CSVReader
     private let resource: String
-    private var lineOfID: [String: Int] = [:]
+    /// The ids read so far, as fingerprints: a repeat is confirmed by reading the file again.
+    private var ids = Fingerprints()
+    private let fingerprint: (String) -> UInt64
 
     /// Whether the file starts with a byte order mark.
     var byteOrderMark: Bool { reader.hasByteOrderMark }
     /// Whether the file's lines end with CRLF.
     var crlf: Bool { reader.usesCRLF }
 
-    /// Opens the adapter's file and reads its header.
-    init(adapter: FlatFileAdapter) throws {
+    /// Opens the adapter's file and reads its header. `fingerprint` is replaceable so that
+    /// tests can make every id collide.
+    init(adapter: FlatFileAdapter, fingerprint: @escaping (String) -> UInt64 = Fingerprints.of) throws {
         resource = adapter.name
+        self.fingerprint = fingerprint
         do {
             reader = try CSVReader(path: adapter.file, chunkSize: adapter.chunkSize)
         } catch {
@@ -227,10 +231,27 @@ struct FlatFileRows {
         guard !id.isEmpty else {
             throw AdapterError(resource: resource, message: "the row has an empty account id", line: line)
         }
-        if let first = lineOfID.updateValue(line, forKey: id) {
+        if !ids.insert(fingerprint(id)), let first = try firstLine(of: id, before: line) {
             throw AdapterError(resource: resource, message: "duplicate account id: lines \(first) and \(line)", accountID: id, line: line)
         }
         return (id, record.fields)
+    }
+
+    /// The line of the row with `id` before `line`, read again from the start of the file;
+    /// nil when the fingerprint that sent us here was another id's.
+    private func firstLine(of id: String, before line: Int) throws -> Int? {
+        let rewound: CSVReader?
+        do {
+            rewound = try reader.rewound()
+        } catch {
+            throw AdapterError(resource: resource, message: error.message, line: error.line)
+        }
+        guard var again = rewound else { return nil }
+        _ = try Self.next(of: &again, resource: resource)  // the header
+        while let record = try Self.next(of: &again, resource: resource), record.line < line {
+            if idIndex < record.fields.count && record.fields[idIndex] == id { return record.line }
+        }
+        return nil
     }
 
     private static func next(of reader: inout CSVReader, resource: String) throws -> CSVRecord? {

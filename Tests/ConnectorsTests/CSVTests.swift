@@ -26,6 +26,25 @@ private func csvError(_ text: String) -> CSVError? {
 private let tricky = "\u{FEFF}id,name,note\r\n1,\"Doe, Jane\",\"say \"\"hi\"\"\"\r\n\r\n2,\"two\nlines\",x\"y\r\n3,,\"\"\n4,é€😀,\"\"\"\"\n5,last,\"\r\n\""
 
 @Suite struct CSVReaderTests {
+    /// A rewound reader reads the file its reader opened, even once another file has been
+    /// renamed over the path (as the flat file adapter's writes do).
+    @Test func rewoundReaderReadsTheFileItOpened() throws {
+        try withTemporaryDirectory { directory throws in
+            let path = directory + "/accounts.csv", replacement = directory + "/new.csv"
+            try writeFile(path, "id\nold1\nold2\n")
+            var reader = try CSVReader(path: path)
+            #expect(try reader.next()?.fields == ["id"])
+            try writeFile(replacement, "id\nnew\n")
+            #expect(rename(replacement, path) == 0)
+            guard var again = try reader.rewound() else { Issue.record("a file reader rewinds"); return }
+            var ids: [String] = []
+            while let record = try again.next() { ids += record.fields }
+            #expect(ids == ["id", "old1", "old2"])
+            #expect(try reader.next()?.fields == ["old1"])
+            #expect(try CSVReader(bytes: Array("x\n".utf8)).rewound() == nil)
+        }
+    }
+
     @Test func plainRecordsWithTheirLines() throws {
         let read = try records("a,b,c\n1,2,3\n4,5,6\n")
         #expect(read.map(\.fields) == [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]])

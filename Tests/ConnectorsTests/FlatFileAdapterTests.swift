@@ -101,6 +101,30 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         }
     }
 
+    /// Ids are remembered as fingerprints: with every fingerprint the same, distinct ids still
+    /// read (each repeat of a fingerprint is checked against the file), and a real duplicate is
+    /// still found with both its lines.
+    @Test func idsSharingAFingerprintAreToldApartByTheFile() throws {
+        try withFile("uid,name\na,1\nb,\"two\nlines\"\nc,3\nb,4\n") { file throws in
+            var rows = try FlatFileRows(adapter: adapter(file), fingerprint: { _ in 42 })
+            #expect(try rows.next()?.id == "a")
+            #expect(try rows.next()?.id == "b")
+            #expect(try rows.next()?.id == "c")
+            let error = adapterError { _ = try rows.next() }
+            #expect(error?.message == "duplicate account id: lines 3 and 6")
+            #expect(error?.accountID == "b")
+        }
+    }
+
+    @Test func fingerprintsNoticeRepeatsAsTheyGrow() {
+        var prints = Fingerprints(capacity: 1)
+        let ids = (0..<5000).map { "a\($0)" }
+        #expect(ids.allSatisfy { prints.insert(Fingerprints.of($0)) })
+        #expect(ids.allSatisfy { !prints.insert(Fingerprints.of($0)) })
+        #expect(prints.count == 5000)
+        #expect(prints.insert(0) && !prints.insert(0))
+    }
+
     @Test func emptyIDIsAnErrorWithItsLine() throws {
         try withFile("uid,name\na,1\n,2\n") { file throws in
             let error = adapterError { _ = try allAccounts(adapter(file)) }
