@@ -41,7 +41,7 @@ struct ReconciliationRun {
     private var pendingIndex: [IndexEntry] = []
     private var pendingRemovals: [String] = []
     private var pendingHistory: [(String, Situation, String?, String?)] = []
-    private var previous: [String: KnownEntry] = [:]
+    private var previous = AccountTable<KnownEntry>()
     private var examined = 0
     /// Accounts of the resource that users link, for the natively-removed safeguard.
     private var linkedAccounts = 0
@@ -86,7 +86,7 @@ struct ReconciliationRun {
         // The index rows load on the other core while the links and assignments load here.
         let (repository, resourceName, attributes) = (repository, resource.name, policy.attributeReconciliation.value)
         let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart) }
-        var claims = Claims()
+        var claims = Claims(capacity: try repository.linkCount(on: resource.name))
         try repository.forEachLink(on: resource.name, accepting: inPart) { claims.add($1, to: $0) }
         var expected = try part?.expected ?? expectedAccounts()
         previous = try known.value()
@@ -97,9 +97,9 @@ struct ReconciliationRun {
         if let only = options.accounts {
             claims = claims.filter(only.contains)
             expected = expected.filter { only.contains($0.key) }
-            previous = previous.filter { only.contains($0.key) }
+            previous = previous.filter(only.contains)
         }
-        var seen = Set<String>(minimumCapacity: max(claims.count, previous.count))
+        var seen = SeenAccounts(known: previous.count, claimed: claims.count)
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
         var stream: any AccountStream = try options.accounts.map { ids in
@@ -107,8 +107,10 @@ struct ReconciliationRun {
         } ?? adapter.accounts()
         while stopped == nil, let account = try stream.next() {
             if let part, !part.contains(account.id) { continue }
-            guard seen.insert(account.id).inserted else { continue }
-            if options.mode == .incremental && !mustExamine(account, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
+            let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
+            guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
+            if options.mode == .incremental
+                && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
             examined += 1
             if examined % Self.checkInterval == 0 {
                 if pendingIndex.count + pendingHistory.count >= Self.batchSize { try flush(inBackground: true) }
@@ -118,7 +120,7 @@ struct ReconciliationRun {
             // Steps 2-4 for an account that exists.
             let outcome: Outcome
             do {
-                outcome = try classify(account, claims: claims, expected: expected)
+                outcome = try classify(account, claimed: claimed, claims: claims, expected: expected)
             } catch {
                 recordError(account.id, "\(error)")
                 continue
@@ -130,14 +132,17 @@ struct ReconciliationRun {
         }
         if stopped == nil && !summary.cancelled {
             // Step 2: linked accounts that do not exist; step 3: expected accounts that do not.
-            for (accountID, users) in claims.sorted(where: { !seen.contains($0) }) {
-                if options.mode == .incremental && previous[accountID] != nil && Set(users).isDisjoint(with: changedUsers)
+            let unseenClaims = claims.first.ids.indices.filter { !seen.containsClaimed(at: $0) }
+                .map { (accountID: claims.first.ids[$0], users: claims.users(at: $0)) }.sorted { $0.accountID < $1.accountID }
+            for (accountID, users) in unseenClaims {
+                if options.mode == .incremental && Set(users).isDisjoint(with: changedUsers)
                     && previous[accountID]?.situation == .deleted { continue }
                 let explanation = "linked by \(users.joined(separator: ", ")); the account does not exist on the resource"
                 try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
             }
             // A bucket cannot know whether another bucket's correlation found the user: it defers.
-            for (accountID, users) in expected.sorted(by: { $0.key < $1.key }) where !seen.contains(accountID) {
+            for (accountID, users) in expected.sorted(by: { $0.key < $1.key })
+                where !seen.contains(accountID, known: previous.position(of: accountID), claimed: claims.position(of: accountID)) {
                 for user in users where part != nil || !foundByCorrelation.contains(user) {
                     var explanation = "\(resource.name) is assigned to \(user), whose expected account id '\(accountID)' does not exist on the resource"
                     if let claimants = claims[accountID] { explanation = "\(resource.name) is assigned to \(user); the expected account '\(accountID)' is linked by \(claimants.joined(separator: ", "))" }
@@ -145,9 +150,9 @@ struct ReconciliationRun {
                 }
             }
             // Vanished unowned accounts leave the index.
-            for (accountID, entry) in previous where !seen.contains(accountID) && claims[accountID] == nil
-                && entry.situation != .missing && entry.situation != .deleted {
-                pendingRemovals.append(accountID)
+            for (position, accountID) in previous.ids.enumerated() where !seen.containsKnown(at: position) {
+                let situation = previous[position: position].situation
+                if situation != .missing && situation != .deleted && claims.position(of: accountID) == nil { pendingRemovals.append(accountID) }
             }
             try respond(pending)
         }
@@ -246,10 +251,10 @@ struct ReconciliationRun {
 
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
-                                     accepting: ((String) -> Bool)?) throws -> [String: KnownEntry] {
-        var known: [String: KnownEntry] = [:]
+                                     accepting: ((String) -> Bool)?) throws -> AccountTable<KnownEntry> {
+        var known = AccountTable<KnownEntry>(capacity: try repository.indexCount(resource: resource))
         try repository.forEachIndexEntry(resource: resource, attributes: attributes, accepting: accepting) {
-            known[$0.accountID] = KnownEntry($0)
+            known.set(KnownEntry($0), for: $0.accountID)
         }
         return known
     }
@@ -270,9 +275,10 @@ struct ReconciliationRun {
     }
 
     /// Incremental: an account is examined when it is new, changed, or involves a changed user.
-    private func mustExamine(_ account: Account, claims: Claims, expected: [String: [String]], changedUsers: Set<String>) -> Bool {
-        guard let known = previous[account.id], known.digest == .number(Digest.value(of: account)) else { return true }
-        let involved = (claims[account.id] ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
+    private func mustExamine(_ account: Account, known position: Int?, claimed: Int?, claims: Claims, expected: [String: [String]],
+                             changedUsers: Set<String>) -> Bool {
+        guard let position, case let known = previous[position: position], known.digest == .number(Digest.value(of: account)) else { return true }
+        let involved = (claimed.map(claims.users(at:)) ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
         return !changedUsers.isDisjoint(with: involved)
     }
 
@@ -284,14 +290,15 @@ struct ReconciliationRun {
 
     // MARK: Classification
 
-    private func classify(_ account: Account, claims: Claims, expected: [String: [String]]) throws -> Outcome {
-        if let claimants = claims[account.id] {
-            if claimants.count > 1 {
+    private func classify(_ account: Account, claimed: Int?, claims: Claims, expected: [String: [String]]) throws -> Outcome {
+        if let claimed {
+            guard let owner = claims.soleUser(at: claimed) else {
+                let claimants = claims.users(at: claimed)
                 return Outcome(accountID: account.id, account: account, situation: .collision, owner: nil,
                                explanation: "linked by \(claimants.count) users: \(claimants.joined(separator: ", "))")
             }
-            return Outcome(accountID: account.id, account: account, situation: .confirmed, owner: claimants[0],
-                           explanation: explaining ? "linked by \(claimants[0]); the account exists" : nil)
+            return Outcome(accountID: account.id, account: account, situation: .confirmed, owner: owner,
+                           explanation: explaining ? "linked by \(owner); the account exists" : nil)
         }
         if let users = expected[account.id] {
             if users.count > 1 {

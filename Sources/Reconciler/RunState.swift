@@ -4,42 +4,87 @@ import Repository
 /// The users linking each account id of a resource. Nearly every account has one user, kept
 /// without an array: a run over a million accounts would otherwise hold a million arrays.
 struct Claims {
-    private var single: [String: String] = [:]
+    /// Each linked account id with its first user.
+    private(set) var first = AccountTable<String>()
+    /// Every user of the account ids that several users link.
     private var several: [String: [String]] = [:]
+
+    init(capacity: Int = 0) { first = AccountTable(capacity: capacity) }
 
     /// Adds a link of `user` to `accountID` (links arrive in user order).
     mutating func add(_ user: String, to accountID: String) {
-        if let users = several[accountID] {
-            several[accountID] = users + [user]
-        } else if let first = single.removeValue(forKey: accountID) {
-            several[accountID] = [first, user]
+        if let position = first.position(of: accountID) {
+            several[accountID, default: [first[position: position]]].append(user)
         } else {
-            single[accountID] = user
+            first.set(user, for: accountID)
         }
     }
 
-    /// The users linking `accountID`, nil when none does.
-    subscript(accountID: String) -> [String]? {
-        if let user = single[accountID] { return [user] }
-        return several[accountID]
+    /// Where `accountID` is among the linked ids, nil when no user links it.
+    func position(of accountID: String) -> Int? { first.position(of: accountID) }
+
+    /// The users linking the account id at `position`.
+    func users(at position: Int) -> [String] {
+        several.isEmpty ? [first[position: position]] : several[first.ids[position]] ?? [first[position: position]]
     }
+
+    /// The one user linking the account id at `position`; nil when several do.
+    func soleUser(at position: Int) -> String? {
+        several.isEmpty || several[first.ids[position]] == nil ? first[position: position] : nil
+    }
+
+    /// The users linking `accountID`, nil when none does.
+    subscript(accountID: String) -> [String]? { position(of: accountID).map(users(at:)) }
 
     /// How many account ids are linked.
-    var count: Int { single.count + several.count }
-
-    /// The claims whose account id `include` accepts, by account id.
-    func sorted(where include: (String) -> Bool) -> [(accountID: String, users: [String])] {
-        (single.compactMap { include($0.key) ? ($0.key, [$0.value]) : nil } + several.filter { include($0.key) }.map { ($0.key, $0.value) })
-            .sorted { $0.accountID < $1.accountID }
-    }
+    var count: Int { first.count }
 
     /// Only the claims whose account id `include` accepts.
     func filter(_ include: (String) -> Bool) -> Claims {
         var kept = Claims()
-        kept.single = single.filter { include($0.key) }
+        kept.first = first.filter(include)
         kept.several = several.filter { include($0.key) }
         return kept
     }
+}
+
+/// The account ids a run has streamed: a flag per id of the index and per linked id, found by
+/// their positions in those tables, and a set of the other ids.
+struct SeenAccounts {
+    private var known: [Bool]
+    private var claimed: [Bool]
+    private var others: Set<String> = []
+
+    init(known: Int, claimed: Int) {
+        self.known = Array(repeating: false, count: known)
+        self.claimed = Array(repeating: false, count: claimed)
+    }
+
+    /// Notes `id`, found at these positions of the index and the links; false when it was
+    /// seen already.
+    mutating func insert(_ id: String, known knownPosition: Int?, claimed claimPosition: Int?) -> Bool {
+        if let knownPosition {
+            if known[knownPosition] { return false }
+            known[knownPosition] = true
+            if let claimPosition { claimed[claimPosition] = true }
+            return true
+        }
+        if let claimPosition {
+            if claimed[claimPosition] { return false }
+            claimed[claimPosition] = true
+            return true
+        }
+        return others.insert(id).inserted
+    }
+
+    func contains(_ id: String, known knownPosition: Int?, claimed claimPosition: Int?) -> Bool {
+        if let knownPosition { return known[knownPosition] }
+        if let claimPosition { return claimed[claimPosition] }
+        return others.contains(id)
+    }
+
+    func containsKnown(at position: Int) -> Bool { known[position] }
+    func containsClaimed(at position: Int) -> Bool { claimed[position] }
 }
 
 /// What the previous runs left in the Account Index about one account, in the few bytes a run

@@ -18,6 +18,8 @@ public protocol IdentityRepository: Sendable {
     /// Hands `body` (account id, user) of every link to an account on `resource`, by account id
     /// then user, or only of the accounts `accepting` accepts (a bucket's), as the rows arrive.
     func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (_ accountID: String, _ user: String) throws -> Void) throws
+    /// How many links to `resource` there are (to size a run's tables before loading them).
+    func linkCount(on resource: String) throws -> Int
     func assignedWithoutLink(on resource: String) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
 
@@ -26,6 +28,8 @@ public protocol IdentityRepository: Sendable {
     /// accepts, as they arrive; without `attributes` the rows' attribute lists are left empty
     /// (cheaper when only digests, owners and situations are needed).
     func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, _ body: (IndexEntry) throws -> Void) throws
+    /// How many index rows `resource` has.
+    func indexCount(resource: String) throws -> Int
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?

@@ -175,6 +175,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
+    public func linkCount(on resource: String) throws -> Int {
+        try database.read { db in Int(try db.row("SELECT count(*) FROM links WHERE resource = ?", .text(resource))?.int(0) ?? 0) }
+    }
+
     /// Users that have `resource` assigned but no link to it.
     public func assignedWithoutLink(on resource: String) throws -> [String] {
         try database.read { db in
@@ -204,6 +208,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                 try body(Self.entry(row))
             }
         }
+    }
+
+    public func indexCount(resource: String) throws -> Int {
+        try database.read { db in Int(try db.row("SELECT count(*) FROM account_index WHERE resource = ?", .text(resource))?.int(0) ?? 0) }
     }
 
     /// Rows the run wrote already carry these times and are left alone (on PostgreSQL every

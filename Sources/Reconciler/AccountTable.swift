@@ -1,0 +1,84 @@
+import Connectors
+
+/// A map from account id to `Value` sized for a run over a million accounts.
+///
+/// The ids and values sit in two dense arrays in insertion order, found through a table of
+/// positions probed by the id's fingerprint. At a million ids this takes about half the
+/// memory of a `Dictionary`, which keeps a key and a value for each of its 2^21 buckets. Each
+/// id also gets a position, which parallel arrays (what a run has seen) can share.
+struct AccountTable<Value> {
+    private(set) var ids: [String] = []
+    private(set) var values: [Value] = []
+    /// Per slot: the position + 1 in the low 32 bits (0 marks an empty slot), the high half of
+    /// the id's fingerprint above, so that most mismatches are told without reading the id.
+    private var slots: [UInt64]
+    private var mask: Int
+
+    init(capacity: Int = 0) {
+        ids.reserveCapacity(capacity)
+        values.reserveCapacity(capacity)
+        var size = 16
+        while size < capacity * 2 { size *= 2 }
+        slots = Array(repeating: 0, count: size)
+        mask = size - 1
+    }
+
+    var count: Int { ids.count }
+    var isEmpty: Bool { ids.isEmpty }
+
+    /// Where `id` is, nil when it is not in the table.
+    func position(of id: String) -> Int? {
+        let fingerprint = Fingerprints.of(id)
+        let tag = fingerprint >> 32
+        var index = Int(truncatingIfNeeded: fingerprint) & mask
+        while true {
+            let slot = slots[index]
+            if slot == 0 { return nil }
+            if slot >> 32 == tag {
+                let position = Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1
+                if ids[position] == id { return position }
+            }
+            index = (index + 1) & mask
+        }
+    }
+
+    subscript(id: String) -> Value? { position(of: id).map { values[$0] } }
+
+    subscript(position position: Int) -> Value {
+        get { values[position] }
+        set { values[position] = newValue }
+    }
+
+    /// Sets the value of `id`, adding it when it is new; its position.
+    @discardableResult
+    mutating func set(_ value: Value, for id: String) -> Int {
+        if let position = position(of: id) {
+            values[position] = value
+            return position
+        }
+        if (ids.count + 1) * 2 > slots.count { grow() }
+        place(Fingerprints.of(id), at: ids.count)
+        ids.append(id)
+        values.append(value)
+        return ids.count - 1
+    }
+
+    /// Only the entries whose id `include` accepts, in the same order.
+    func filter(_ include: (String) -> Bool) -> AccountTable {
+        var kept = AccountTable()
+        for (id, value) in zip(ids, values) where include(id) { kept.set(value, for: id) }
+        return kept
+    }
+
+    private mutating func place(_ fingerprint: UInt64, at position: Int) {
+        var index = Int(truncatingIfNeeded: fingerprint) & mask
+        while slots[index] != 0 { index = (index + 1) & mask }
+        slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)
+    }
+
+    private mutating func grow() {
+        slots = Array(repeating: 0, count: slots.count * 2)
+        mask = slots.count - 1
+        for (position, id) in ids.enumerated() { place(Fingerprints.of(id), at: position) }
+    }
+}

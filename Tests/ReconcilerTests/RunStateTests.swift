@@ -1,0 +1,42 @@
+import Testing
+@testable import Reconciler
+
+@Suite struct RunStateTests {
+    /// Ids keep their positions as the table grows; setting an id again replaces its value.
+    @Test func anAccountTableFindsEveryIdAtItsPosition() {
+        var table = AccountTable<Int>(capacity: 2)
+        let ids = (0..<20_000).map { $0 % 3 == 0 ? "account-with-a-long-identifier-\($0)" : "a\($0)" }
+        for (number, id) in ids.enumerated() { #expect(table.set(number, for: id) == number) }
+        #expect(table.set(-1, for: ids[7]) == 7)
+        #expect(table.count == ids.count)
+        #expect(ids.indices.allSatisfy { table.position(of: ids[$0]) == $0 && table.ids[$0] == ids[$0] })
+        #expect(table[ids[7]] == -1 && table[ids[8]] == 8)
+        #expect(table.position(of: "a20000") == nil && table.position(of: "") == nil && table["A1"] == nil)
+        let kept = table.filter { $0.hasPrefix("account") }
+        #expect(kept.count == ids.count / 3 + 1 && kept[ids[3]] == 3 && kept[ids[4]] == nil)
+    }
+
+    /// An id linked by several users is a collision; the others have one user each.
+    @Test func claimsKeepEveryUserOfAnAccount() throws {
+        var claims = Claims(capacity: 1)
+        claims.add("ann", to: "a1")
+        claims.add("bob", to: "b2")
+        claims.add("cy", to: "a1")
+        claims.add("dee", to: "a1")
+        let a1 = try #require(claims.position(of: "a1")), b2 = try #require(claims.position(of: "b2"))
+        #expect(claims.count == 2 && claims.users(at: a1) == ["ann", "cy", "dee"] && claims.soleUser(at: a1) == nil)
+        #expect(claims.users(at: b2) == ["bob"] && claims.soleUser(at: b2) == "bob" && claims["zed"] == nil)
+        #expect(claims.filter { $0 == "a1" }["a1"] == ["ann", "cy", "dee"] && claims.filter { $0 == "a1" }.count == 1)
+    }
+
+    /// An id is seen once, whichever of the index and the links hold it.
+    @Test func seenAccountsNoticeRepeats() {
+        var seen = SeenAccounts(known: 2, claimed: 2)
+        #expect(seen.insert("k", known: 0, claimed: 1) && !seen.insert("k", known: 0, claimed: 1))
+        #expect(seen.containsKnown(at: 0) && seen.containsClaimed(at: 1) && !seen.containsClaimed(at: 0))
+        #expect(seen.insert("c", known: nil, claimed: 0) && !seen.insert("c", known: nil, claimed: 0))
+        #expect(seen.insert("new", known: nil, claimed: nil) && !seen.insert("new", known: nil, claimed: nil))
+        #expect(seen.contains("new", known: nil, claimed: nil) && !seen.contains("other", known: nil, claimed: nil))
+        #expect(!seen.contains("j", known: 1, claimed: nil))
+    }
+}
