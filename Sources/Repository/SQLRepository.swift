@@ -51,7 +51,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     private static func ownedEntries(_ owner: String, _ db: any SQLConnection) throws -> [IndexEntry] {
-        try db.rows("SELECT \(entryColumns) FROM account_index WHERE owner = ? ORDER BY resource, account_id", .text(owner)).map(entry)
+        try db.rows("SELECT \(entryColumns) FROM account_index_swept WHERE owner = ? ORDER BY resource, account_id", .text(owner)).map(entry)
     }
 
     /// A user in one statement (one round trip to a server database): its row, attributes,
@@ -203,7 +203,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let columns = attributes ? Self.entryColumns
             : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
         try database.read { db in
-            try db.forEachRow("SELECT \(columns) FROM account_index WHERE resource = ?", [.text(resource)]) { row in
+            try db.forEachRow("SELECT \(columns) FROM account_index_swept WHERE resource = ?", [.text(resource)]) { row in
                 guard accepting?(row.text(1)) ?? true else { return }
                 try body(Self.entry(row))
             }
@@ -214,21 +214,20 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         try database.read { db in Int(try db.row("SELECT count(*) FROM account_index WHERE resource = ?", .text(resource))?.int(0) ?? 0) }
     }
 
-    /// Rows the run wrote already carry these times and are left alone (on PostgreSQL every
-    /// updated row is a new row version).
+    /// One row, the resource's sweep, whatever the number of index rows: rows are read through
+    /// the view `account_index_swept`, which applies it (migration 4).
     public func touchIndex(resource: String, at millis: Int64) throws {
         try database.write { db in
             try db.execute("""
-                UPDATE account_index SET last_reconciled = ?,
-                  last_seen = CASE WHEN situation IN ('DELETED', 'MISSING') THEN last_seen ELSE ? END
-                WHERE resource = ? AND (last_reconciled <> ? OR (situation NOT IN ('DELETED', 'MISSING') AND last_seen IS DISTINCT FROM ?))
-                """, .int(millis), .int(millis), .text(resource), .int(millis), .int(millis))
+                INSERT INTO index_sweeps (resource, at) VALUES (?, ?)
+                ON CONFLICT (resource) DO UPDATE SET at = CASE WHEN excluded.at > index_sweeps.at THEN excluded.at ELSE index_sweeps.at END
+                """, .text(resource), .int(millis))
         }
     }
 
     public func indexEntry(resource: String, accountID: String) throws -> IndexEntry? {
         try database.read { db in
-            try db.row("SELECT \(Self.entryColumns) FROM account_index WHERE resource = ? AND account_id = ?", .text(resource), .text(accountID))
+            try db.row("SELECT \(Self.entryColumns) FROM account_index_swept WHERE resource = ? AND account_id = ?", .text(resource), .text(accountID))
                 .map(Self.entry)
         }
     }
@@ -258,7 +257,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             clauses.append("situation IN (\(query.situations.map { _ in "?" }.joined(separator: ",")))")
             arguments += query.situations.map { .text($0) }
         }
-        let sql = "SELECT \(Self.entryColumns) FROM account_index" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+        let sql = "SELECT \(Self.entryColumns) FROM account_index_swept" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
             + " ORDER BY resource, account_id LIMIT \(max(0, query.limit))"
         return try database.read { db in try db.rows(sql, arguments).map(Self.entry) }
     }
@@ -508,12 +507,21 @@ private final class SQLWriter: RepositoryWriter {
 
     init(db: any SQLConnection) { self.db = db }
 
+    /// A row's last-seen time as `account_index_swept` reads it: what a row about to be
+    /// rewritten as not seen keeps.
+    private static let sweptLastSeen = """
+        CASE WHEN account_index.situation IN ('DELETED', 'MISSING') THEN account_index.last_seen
+          ELSE coalesce((SELECT CASE WHEN account_index.last_seen >= w.at THEN account_index.last_seen ELSE w.at END
+                         FROM index_sweeps w WHERE w.resource = account_index.resource), account_index.last_seen) END
+        """
+
     func flush() throws {
         if !index.isEmpty {
             try db.insertMany(into: "account_index", columns: ["resource", "account_id", "owner", "situation", "attributes", "digest",
                                                                "last_seen", "last_reconciled", "explanation"], rows: index, onConflict: """
                 ON CONFLICT(resource, account_id) DO UPDATE SET owner = excluded.owner, situation = excluded.situation,
-                  attributes = excluded.attributes, digest = excluded.digest, last_seen = coalesce(excluded.last_seen, account_index.last_seen),
+                  attributes = excluded.attributes, digest = excluded.digest,
+                  last_seen = coalesce(excluded.last_seen, \(Self.sweptLastSeen)),
                   last_reconciled = excluded.last_reconciled, explanation = excluded.explanation
                 """)
             index.removeAll(keepingCapacity: true)
