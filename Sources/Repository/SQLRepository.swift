@@ -646,28 +646,39 @@ enum AttributeCoding {
         out.reserveCapacity(64 * attributes.count + 2)
         for (index, attribute) in attributes.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += #"{"name":"#.utf8
+            out += nameOpening
             quote(attribute.name, into: &out)
-            out += #","values":["#.utf8
+            out += valuesOpening
             for (position, value) in attribute.values.enumerated() {
                 if position > 0 { out.append(UInt8(ascii: ",")) }
                 quote(value, into: &out)
             }
-            out += (attribute.multi ? #"],"multi":true}"# : #"],"multi":false}"#).utf8
+            out += attribute.multi ? multiClosing : singleClosing
         }
         out.append(UInt8(ascii: "]"))
         return String(decoding: out, as: UTF8.self)
     }
 
+    private static let nameOpening = Array(#"{"name":"#.utf8), valuesOpening = Array(#","values":["#.utf8)
+    private static let multiClosing = Array(#"],"multi":true}"#.utf8), singleClosing = Array(#"],"multi":false}"#.utf8)
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
+    /// `text` as a JSON string; text without a quote, backslash or control character (nearly
+    /// all of it) is copied in one go.
     private static func quote(_ text: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
-            case ..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xf)]]
-            default: out.append(byte)
+        var text = text
+        text.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+                case ..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xf)]]
+                default: out.append(byte)
+                }
             }
         }
         out.append(UInt8(ascii: "\""))
