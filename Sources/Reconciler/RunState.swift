@@ -6,15 +6,16 @@ import Repository
 struct Claims {
     /// Each linked account id with its first user.
     private(set) var first = AccountTable<String>()
-    /// Every user of the account ids that several users link.
+    /// Every user of the account ids that several users link, in order.
     private var several: [String: [String]] = [:]
 
     init(capacity: Int = 0) { first = AccountTable(capacity: capacity) }
 
-    /// Adds a link of `user` to `accountID` (links arrive in user order).
+    /// Adds a link of `user` to `accountID`.
     mutating func add(_ user: String, to accountID: String) {
         if let position = first.position(of: accountID) {
             several[accountID, default: [first[position: position]]].append(user)
+            several[accountID]?.sort()
         } else {
             first.set(user, for: accountID)
         }

@@ -15,8 +15,8 @@ public protocol IdentityRepository: Sendable {
     /// name; with `withUsers`, each with its user record and the index rows it owns (what a
     /// confirmation rule's user view needs).
     func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate]
-    /// Hands `body` (account id, user) of every link to an account on `resource`, by account id
-    /// then user, or only of the accounts `accepting` accepts (a bucket's), as the rows arrive.
+    /// Hands `body` (account id, user) of every link to an account on `resource`, or only of the
+    /// accounts `accepting` accepts (a bucket's), as the rows arrive, in no particular order.
     func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (_ accountID: String, _ user: String) throws -> Void) throws
     /// How many links to `resource` there are (to size a run's tables before loading them).
     func linkCount(on resource: String) throws -> Int
@@ -76,11 +76,11 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
-    /// (account id, user) of every link to an account on `resource`.
+    /// (account id, user) of every link to an account on `resource`, by account id then user.
     public func links(on resource: String) throws -> [(accountID: String, user: String)] {
         var links: [(accountID: String, user: String)] = []
         try forEachLink(on: resource, accepting: nil) { links.append(($0, $1)) }
-        return links
+        return links.sorted { ($0.accountID, $0.user) < ($1.accountID, $1.user) }
     }
 
     /// Every index row of a resource by account id.

@@ -168,7 +168,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     public func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (String, String) throws -> Void) throws {
         try database.read { db in
-            try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE resource = ? ORDER BY account_id, \"user\"", [.text(resource)]) { row in
+            let filter = try Self.resourceFilter(db, table: "links", resource: resource)
+            try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE \(filter)", [.text(resource)]) { row in
                 let accountID = row.text(0)
                 if accepting?(accountID) ?? true { try body(accountID, row.text(1)) }
             }
@@ -203,11 +204,22 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let columns = attributes ? Self.entryColumns
             : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
         try database.read { db in
-            try db.forEachRow("SELECT \(columns) FROM account_index_swept WHERE resource = ?", [.text(resource)]) { row in
+            let filter = try Self.resourceFilter(db, table: "account_index", resource: resource)
+            try db.forEachRow("SELECT \(columns) FROM account_index_swept WHERE \(filter)", [.text(resource)]) { row in
                 guard accepting?(row.text(1)) ?? true else { return }
                 try body(Self.entry(row))
             }
         }
+    }
+
+    /// The condition selecting `resource`'s rows of `table` (bound to one argument). When they
+    /// are most of the table, the condition is one no index can answer, so that the rows are
+    /// read in one pass in storage order: through an index they would be read in index order,
+    /// each from wherever it is stored (on SQLite at a million rows, 4.3 s against 0.7 s).
+    private static func resourceFilter(_ db: any SQLConnection, table: String, resource: String) throws -> String {
+        let all = try db.row("SELECT count(*) FROM \(table)")?.int(0) ?? 0
+        let matching = try db.row("SELECT count(*) FROM \(table) WHERE resource = ?", .text(resource))?.int(0) ?? 0
+        return matching * 4 > all ? "resource || '' = ?" : "resource = ?"
     }
 
     public func indexCount(resource: String) throws -> Int {

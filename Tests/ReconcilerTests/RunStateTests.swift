@@ -16,13 +16,14 @@ import Testing
         #expect(kept.count == ids.count / 3 + 1 && kept[ids[3]] == 3 && kept[ids[4]] == nil)
     }
 
-    /// An id linked by several users is a collision; the others have one user each.
+    /// An id linked by several users is a collision, its users in order whatever order the
+    /// links came in; the others have one user each.
     @Test func claimsKeepEveryUserOfAnAccount() throws {
         var claims = Claims(capacity: 1)
-        claims.add("ann", to: "a1")
-        claims.add("bob", to: "b2")
-        claims.add("cy", to: "a1")
         claims.add("dee", to: "a1")
+        claims.add("bob", to: "b2")
+        claims.add("ann", to: "a1")
+        claims.add("cy", to: "a1")
         let a1 = try #require(claims.position(of: "a1")), b2 = try #require(claims.position(of: "b2"))
         #expect(claims.count == 2 && claims.users(at: a1) == ["ann", "cy", "dee"] && claims.soleUser(at: a1) == nil)
         #expect(claims.users(at: b2) == ["bob"] && claims.soleUser(at: b2) == "bob" && claims["zed"] == nil)

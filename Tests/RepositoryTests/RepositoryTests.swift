@@ -121,6 +121,18 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         query.owner = .startsWith("c")
         query.situations = ["DELETED"]
         #expect(try repository.searchIndex(query).map(\.accountID) == ["c3"])
+        // A resource's rows are read whether they are most of the index (in one pass over it)
+        // or few of its rows (through the index).
+        try repository.write { writer in
+            for number in 0..<10 {
+                var other = entry("o\(number)", "UNMATCHED")
+                other.resource = "Other"
+                try writer.upsertIndex(other)
+            }
+        }
+        #expect(try Set(repository.indexEntries(resource: "HR", attributes: false).keys) == ["a1", "c3"])
+        #expect(try repository.indexEntries(resource: "Other", attributes: true).count == 10)
+        #expect(try repository.indexEntries(resource: "Other", attributes: true)["o3"]?.attributes.first?.values == ["o3@x"])
     }
 
     @Test(arguments: Backend.allCases) func tasksStartFinishAndRefuseASecondRun(_ backend: Backend) throws {
