@@ -28,16 +28,18 @@ struct AccountTable<Value> {
 
     /// Where `id` is, nil when it is not in the table.
     func position(of id: String) -> Int? {
-        let fingerprint = Fingerprints.of(id)
+        let (slot, _) = probe(id, Fingerprints.of(id))
+        return slots[slot] == 0 ? nil : Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1
+    }
+
+    /// The slot holding `id`, or the empty slot where it would go.
+    private func probe(_ id: String, _ fingerprint: UInt64) -> (slot: Int, fingerprint: UInt64) {
         let tag = fingerprint >> 32
         var index = Int(truncatingIfNeeded: fingerprint) & mask
         while true {
             let slot = slots[index]
-            if slot == 0 { return nil }
-            if slot >> 32 == tag {
-                let position = Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1
-                if ids[position] == id { return position }
-            }
+            if slot == 0 { return (index, fingerprint) }
+            if slot >> 32 == tag && ids[Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1] == id { return (index, fingerprint) }
             index = (index + 1) & mask
         }
     }
@@ -52,15 +54,21 @@ struct AccountTable<Value> {
     /// Sets the value of `id`, adding it when it is new; its position.
     @discardableResult
     mutating func set(_ value: Value, for id: String) -> Int {
-        if let position = position(of: id) {
-            values[position] = value
-            return position
-        }
+        let (position, added) = add(id, value)
+        if !added { values[position] = value }
+        return position
+    }
+
+    /// Adds `id` with `value` when it is new; its position, and whether it was added (an id
+    /// already there keeps its value). One probe of the table either way.
+    mutating func add(_ id: String, _ value: @autoclosure () -> Value) -> (position: Int, added: Bool) {
         if (ids.count + 1) * 2 > slots.count { grow() }
-        place(Fingerprints.of(id), at: ids.count)
+        let (slot, fingerprint) = probe(id, Fingerprints.of(id))
+        if slots[slot] != 0 { return (Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1, false) }
+        slots[slot] = (fingerprint >> 32) << 32 | UInt64(ids.count + 1)
         ids.append(id)
-        values.append(value)
-        return ids.count - 1
+        values.append(value())
+        return (ids.count - 1, true)
     }
 
     /// Only the entries whose id `include` accepts, in the same order.
@@ -70,15 +78,14 @@ struct AccountTable<Value> {
         return kept
     }
 
-    private mutating func place(_ fingerprint: UInt64, at position: Int) {
-        var index = Int(truncatingIfNeeded: fingerprint) & mask
-        while slots[index] != 0 { index = (index + 1) & mask }
-        slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)
-    }
-
     private mutating func grow() {
         slots = Array(repeating: 0, count: slots.count * 2)
         mask = slots.count - 1
-        for (position, id) in ids.enumerated() { place(Fingerprints.of(id), at: position) }
+        for (position, id) in ids.enumerated() {
+            let fingerprint = Fingerprints.of(id)
+            var index = Int(truncatingIfNeeded: fingerprint) & mask
+            while slots[index] != 0 { index = (index + 1) & mask }
+            slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)
+        }
     }
 }

@@ -13,11 +13,10 @@ struct Claims {
 
     /// Adds a link of `user` to `accountID`.
     mutating func add(_ user: String, to accountID: String) {
-        if let position = first.position(of: accountID) {
+        let (position, added) = first.add(accountID, user)
+        if !added {
             several[accountID, default: [first[position: position]]].append(user)
             several[accountID]?.sort()
-        } else {
-            first.set(user, for: accountID)
         }
     }
 
@@ -105,6 +104,14 @@ struct KnownEntry {
         owner = entry.owner
         explanation = entry.explanation
         attributes = entry.attributes
+    }
+
+    init(_ state: IndexState) {
+        digest = StoredDigest(state.digest)
+        situation = Situation(rawValue: state.situation)
+        owner = state.owner
+        explanation = state.explanation
+        attributes = []
     }
 }
 
