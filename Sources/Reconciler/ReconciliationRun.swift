@@ -253,8 +253,10 @@ struct ReconciliationRun {
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
                                      accepting: ((String) -> Bool)?) throws -> AccountTable<KnownEntry> {
         var known = AccountTable<KnownEntry>(capacity: try repository.indexCount(resource: resource))
-        try repository.forEachIndexEntry(resource: resource, attributes: attributes, accepting: accepting) {
-            known.set(KnownEntry($0), for: $0.accountID)
+        if attributes {
+            try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
+        } else {
+            try repository.forEachIndexState(resource: resource, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
         }
         return known
     }

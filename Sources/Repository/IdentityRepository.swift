@@ -30,6 +30,9 @@ public protocol IdentityRepository: Sendable {
     func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, _ body: (IndexEntry) throws -> Void) throws
     /// How many index rows `resource` has.
     func indexCount(resource: String) throws -> Int
+    /// Hands `body` what a run compares of every index row of a resource (or of the accounts
+    /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
+    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, _ body: (IndexState) throws -> Void) throws
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?

@@ -54,6 +54,16 @@ public struct UserCondition: Sendable, Hashable {
     }
 }
 
+/// What a reconciliation run compares of an Account Index row: its owner, situation, digest
+/// and explanation, without the attributes and times.
+public struct IndexState: Sendable, Hashable {
+    public var accountID: String
+    public var owner: String?
+    public var situation: String
+    public var digest: String
+    public var explanation: String?
+}
+
 /// One row of the Account Index: what reconciliation last knew of an account.
 public struct IndexEntry: Sendable, Hashable {
     public var resource: String

@@ -212,6 +212,18 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
+    public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, _ body: (IndexState) throws -> Void) throws {
+        try database.read { db in
+            let filter = try Self.resourceFilter(db, table: "account_index", resource: resource)
+            try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(filter)", [.text(resource)]) { row in
+                let accountID = row.text(0)
+                guard accepting?(accountID) ?? true else { return }
+                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: row.text(2), digest: row.text(3),
+                                    explanation: row.optionalText(4)))
+            }
+        }
+    }
+
     /// The condition selecting `resource`'s rows of `table` (bound to one argument). When they
     /// are most of the table, the condition is one no index can answer, so that the rows are
     /// read in one pass in storage order: through an index they would be read in index order,

@@ -133,6 +133,13 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try Set(repository.indexEntries(resource: "HR", attributes: false).keys) == ["a1", "c3"])
         #expect(try repository.indexEntries(resource: "Other", attributes: true).count == 10)
         #expect(try repository.indexEntries(resource: "Other", attributes: true)["o3"]?.attributes.first?.values == ["o3@x"])
+        // What a run compares of each row, read without attributes and times.
+        var states: [IndexState] = []
+        try repository.forEachIndexState(resource: "HR", accepting: { $0 != "c3" }) { states.append($0) }
+        #expect(states == [IndexState(accountID: "a1", owner: "ann", situation: "DELETED", digest: "da1", explanation: "owned by ann")])
+        states = []
+        try repository.forEachIndexState(resource: "Other", accepting: nil) { states.append($0) }
+        #expect(states.count == 10 && states.allSatisfy { $0.situation == "UNMATCHED" && $0.owner == nil && $0.digest == "d\($0.accountID)" })
     }
 
     @Test(arguments: Backend.allCases) func tasksStartFinishAndRefuseASecondRun(_ backend: Backend) throws {
