@@ -85,8 +85,9 @@ struct ReconciliationRun {
         let inPart = part.map { part in { @Sendable (accountID: String) in part.contains(accountID) } }
         // The index rows load on the other core while the links and assignments load here.
         let (repository, resourceName, attributes) = (repository, resource.name, policy.attributeReconciliation.value)
-        let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart) }
-        var claims = Claims(capacity: try repository.linkCount(on: resource.name))
+        let share = part.map(\.buckets) ?? 1
+        let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share) }
+        var claims = Claims(capacity: Self.expectedCount(of: try repository.linkCount(on: resource.name), share: share))
         try repository.forEachLink(on: resource.name, accepting: inPart) { claims.add($1, to: $0) }
         var expected = try part?.expected ?? expectedAccounts()
         previous = try known.value()
@@ -226,7 +227,7 @@ struct ReconciliationRun {
     /// of the run as a single server would have it.
     mutating func finishBuckets(_ results: [BucketResult], server: String) throws -> RunSummary {
         guard let taskID else { throw EngineError("a bucketed run needs its task") }
-        previous = try Self.knownEntries(repository, resource.name, attributes: policy.attributeReconciliation.value, accepting: nil)
+        previous = try Self.knownEntries(repository, resource.name, attributes: policy.attributeReconciliation.value, accepting: nil, share: 1)
         for result in results {
             result.summary.add(to: &summary)
             linkedAccounts += result.linked
@@ -251,14 +252,20 @@ struct ReconciliationRun {
 
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
-                                     accepting: ((String) -> Bool)?) throws -> AccountTable<KnownEntry> {
-        var known = AccountTable<KnownEntry>(capacity: try repository.indexCount(resource: resource))
+                                     accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
+        var known = AccountTable<KnownEntry>(capacity: expectedCount(of: try repository.indexCount(resource: resource), share: share))
         if attributes {
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
         } else {
             try repository.forEachIndexState(resource: resource, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
         }
         return known
+    }
+
+    /// How many of `count` rows a bucket of `share` buckets is likely to hold, with some room
+    /// (a table that fills up grows).
+    private static func expectedCount(of count: Int, share: Int) -> Int {
+        share <= 1 ? count : count / share + count / (8 * share)
     }
 
     private func expectedAccountID(of userName: String) throws -> String {
