@@ -25,6 +25,11 @@ import Testing
         #expect(try eval("<block><defvar name='l'><new class='java.util.ArrayList'/></defvar><invoke name='add'><ref>l</ref><s>a</s></invoke><invoke name='size'><ref>l</ref></invoke></block>") == "1")
         #expect(try eval("<block><defvar name='m'><new class='java.util.HashMap'/></defvar><invoke name='put'><ref>m</ref><s>k</s><i>1</i></invoke><list><invoke name='containsKey'><ref>m</ref><s>k</s></invoke><ref>m</ref></list></block>") == #"[true, {"k": 1}]"#)
         #expect(try eval("<list><invoke name='toUpperCase'><s>abc</s></invoke><invoke name='substring'><s>abcdef</s><i>1</i><i>3</i></invoke><invoke name='equalsIgnoreCase'><s>A</s><s>a</s></invoke><invoke name='replace'><s>a-b-c</s><s>-</s><s>+</s></invoke></list>") == #"["ABC", "bc", true, "a+b+c"]"#)
+        // List.remove(int) removes by position and returns the element; remove(Object) by value.
+        let list = "<defvar name='l'><list><s>a</s><s>b</s><s>a</s></list></defvar>"
+        #expect(try eval("<block>\(list)<list><invoke name='remove'><ref>l</ref><i>1</i></invoke><ref>l</ref></list></block>") == #"["b", ["a", "a"]]"#)
+        #expect(try eval("<block>\(list)<list><invoke name='remove'><ref>l</ref><s>a</s></invoke><invoke name='remove'><ref>l</ref><s>z</s></invoke><ref>l</ref></list></block>") == #"[true, false, ["b", "a"]]"#)
+        #expect(try eval("<block>\(list)<list><invoke name='get'><ref>l</ref><i>2</i></invoke><invoke name='set'><ref>l</ref><i>0</i><s>c</s></invoke><ref>l</ref></list></block>") == #"["a", "a", ["c", "b", "a"]]"#)
         #expect(try eval("<invoke class='java.lang.Integer' name='parseInt'><s>-42</s></invoke>") == "-42")
         #expect(try eval("<invoke name='getOperand'><new class='com.waveset.object.AttributeCondition'><s>a</s><s>equals</s><i>3</i></new></invoke>") == "3")
         #expect(try eval("<invoke name='getValue'><new class='com.waveset.object.WSAttribute'><s>n</s><s>v</s></new></invoke>") == #""v""#)

@@ -192,18 +192,18 @@ enum HostClassRegistry {
                 }
                 list.items.append(try argument(0)); return .bool(true)
             case "addAll": list.items.append(contentsOf: Functions.elements(try argument(0))); return .bool(true)
-            case "get", "set", "remove" where method != "remove" || args.first.map({ if case .int = $0 { true } else { false } }) == true:
+            case "remove" where args.first.map({ if case .int = $0 { false } else { true } }) ?? true:  // remove(Object)
+                let item = try argument(0)
+                guard let position = list.items.firstIndex(where: { $0.strictlyEquals(item) }) else { return .bool(false) }
+                list.items.remove(at: position)
+                return .bool(true)
+            case "get", "set", "remove":  // by index
                 let position = Int(try int(0))
                 guard position >= 0 && position < list.items.count else { throw node.failure(e, "index \(position) out of range (size \(list.items.count))") }
                 let old = list.items[position]
                 if method == "set" { list.items[position] = try argument(1) }
                 if method == "remove" { list.items.remove(at: position) }
                 return old
-            case "remove":
-                let item = try argument(0)
-                guard let position = list.items.firstIndex(where: { $0.strictlyEquals(item) }) else { return .bool(false) }
-                list.items.remove(at: position)
-                return .bool(true)
             case "size": return .int(Int64(list.items.count))
             case "isEmpty": return .bool(list.items.isEmpty)
             case "contains": return .bool(Functions.contains(list.items, try argument(0)))
