@@ -60,10 +60,10 @@ public struct CSVReader {
     /// A reader of the same file from its start: the file this reader opened, even when
     /// another has been renamed over its path since (through `/proc/self/fd` on Linux; by its
     /// path where that is missing). Nil for a reader of bytes.
-    public func rewound(chunkSize: Int = 1 << 20) throws(CSVError) -> CSVReader? {
+    public func rewound() throws(CSVError) -> CSVReader? {
         guard let file else { return nil }
         let descriptor = "/proc/self/fd/\(file.descriptor)"
-        return try CSVReader(path: access(descriptor, R_OK) == 0 ? descriptor : file.path, chunkSize: chunkSize)
+        return try CSVReader(path: access(descriptor, R_OK) == 0 ? descriptor : file.path, chunkSize: file.chunkSize)
     }
 
     /// Reads `bytes`.
@@ -221,6 +221,7 @@ private final class FileChunks {
     deinit { fclose(handle) }
 
     var descriptor: Int32 { fileno(handle) }
+    var chunkSize: Int { chunk.count }
 
     /// Appends up to one chunk to `buffer`; returns true at the end of the file.
     func append(to buffer: inout [UInt8]) throws(CSVError) -> Bool {

@@ -24,11 +24,10 @@ struct AccountTable<Value> {
     }
 
     var count: Int { ids.count }
-    var isEmpty: Bool { ids.isEmpty }
 
     /// Where `id` is, nil when it is not in the table.
     func position(of id: String) -> Int? {
-        let (slot, _) = probe(id, Fingerprints.of(id))
+        let (slot, _) = probe(id, Fingerprint.of(id))
         return slots[slot] == 0 ? nil : Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1
     }
 
@@ -63,7 +62,7 @@ struct AccountTable<Value> {
     /// already there keeps its value). One probe of the table either way.
     mutating func add(_ id: String, _ value: @autoclosure () -> Value) -> (position: Int, added: Bool) {
         if (ids.count + 1) * 2 > slots.count { grow() }
-        let (slot, fingerprint) = probe(id, Fingerprints.of(id))
+        let (slot, fingerprint) = probe(id, Fingerprint.of(id))
         if slots[slot] != 0 { return (Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1, false) }
         slots[slot] = (fingerprint >> 32) << 32 | UInt64(ids.count + 1)
         ids.append(id)
@@ -82,7 +81,7 @@ struct AccountTable<Value> {
         slots = Array(repeating: 0, count: slots.count * 2)
         mask = slots.count - 1
         for (position, id) in ids.enumerated() {
-            let fingerprint = Fingerprints.of(id)
+            let fingerprint = Fingerprint.of(id)
             var index = Int(truncatingIfNeeded: fingerprint) & mask
             while slots[index] != 0 { index = (index + 1) & mask }
             slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)

@@ -255,7 +255,7 @@ struct ReconciliationRun {
                                      accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
         var known = AccountTable<KnownEntry>(capacity: expectedCount(of: try repository.indexCount(resource: resource), share: share))
         if attributes {
-            try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
+            try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting) { known.set(KnownEntry($0.state, attributes: $0.attributes), for: $0.accountID) }
         } else {
             try repository.forEachIndexState(resource: resource, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
         }

@@ -98,20 +98,12 @@ struct KnownEntry {
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute]
 
-    init(_ entry: IndexEntry) {
-        digest = StoredDigest(entry.digest)
-        situation = Situation(rawValue: entry.situation)
-        owner = entry.owner
-        explanation = entry.explanation
-        attributes = entry.attributes
-    }
-
-    init(_ state: IndexState) {
+    init(_ state: IndexState, attributes: [AccountAttribute] = []) {
         digest = StoredDigest(state.digest)
         situation = Situation(rawValue: state.situation)
         owner = state.owner
         explanation = state.explanation
-        attributes = []
+        self.attributes = attributes
     }
 }
 

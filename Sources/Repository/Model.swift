@@ -66,6 +66,11 @@ public struct IndexState: Sendable, Hashable {
 
 /// One row of the Account Index: what reconciliation last knew of an account.
 public struct IndexEntry: Sendable, Hashable {
+    /// What a run compares of this row.
+    public var state: IndexState {
+        IndexState(accountID: accountID, owner: owner, situation: situation, digest: digest, explanation: explanation)
+    }
+
     public var resource: String
     public var accountID: String
     public var owner: String?

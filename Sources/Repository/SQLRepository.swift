@@ -534,9 +534,7 @@ private final class SQLWriter: RepositoryWriter {
     /// A row's last-seen time as `account_index_swept` reads it: what a row about to be
     /// rewritten as not seen keeps.
     private static let sweptLastSeen = """
-        CASE WHEN account_index.situation IN ('DELETED', 'MISSING') THEN account_index.last_seen
-          ELSE coalesce((SELECT CASE WHEN account_index.last_seen >= w.at THEN account_index.last_seen ELSE w.at END
-                         FROM index_sweeps w WHERE w.resource = account_index.resource), account_index.last_seen) END
+        (SELECT v.last_seen FROM account_index_swept v WHERE v.resource = account_index.resource AND v.account_id = account_index.account_id)
         """
 
     func flush() throws {

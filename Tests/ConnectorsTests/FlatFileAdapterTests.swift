@@ -116,13 +116,14 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         }
     }
 
-    @Test func fingerprintsNoticeRepeatsAsTheyGrow() {
-        var prints = Fingerprints(capacity: 1)
-        let ids = (0..<5000).map { "a\($0)" }
-        #expect(ids.allSatisfy { prints.insert(Fingerprints.of($0)) })
-        #expect(ids.allSatisfy { !prints.insert(Fingerprints.of($0)) })
-        #expect(prints.count == 5000)
-        #expect(prints.insert(0) && !prints.insert(0))
+    /// A fingerprint depends on the id's bytes alone: the same for equal ids, different for
+    /// different ones (precomposed and decomposed é included).
+    @Test func fingerprintsTellIdsApart() {
+        var prints = Set<UInt64>()
+        let ids = (0..<5000).map { "a\($0)" } + ["\u{e9}", "e\u{301}", ""]
+        #expect(ids.allSatisfy { prints.insert(Fingerprint.of($0)).inserted })
+        #expect(ids.allSatisfy { !prints.insert(Fingerprint.of(String($0))).inserted })
+        #expect(prints.count == ids.count)
     }
 
     @Test func emptyIDIsAnErrorWithItsLine() throws {
