@@ -28,16 +28,16 @@ struct InterpreterBenchmark {
         let dates = (0..<1000).map { Value.date(millis: 1_790_000_000_000 + Int64($0) * 60_000) }
         var rows: [Row] = []
 
-        rows.append(try measure("USER_NAME_MATCHES_ACCOUNT_ID", evaluator, ["account"], { [accounts[$0 % 1000]] }) { index in
+        rows.append(try measure("USER_NAME_MATCHES_ACCOUNT_ID", evaluator, ["account"], { try $0.call(accounts[$1 % 1000]) }) { index in
             Self.member(accounts[index % 1000], "accountId")
         })
-        rows.append(try measure("USER_EMAIL_MATCHES_ACCOUNT_EMAIL_CORR", evaluator, ["account"], { [accounts[$0 % 1000]] }) { index in
+        rows.append(try measure("USER_EMAIL_MATCHES_ACCOUNT_EMAIL_CORR", evaluator, ["account"], { try $0.call(accounts[$1 % 1000]) }) { index in
             let email = Self.member(accounts[index % 1000], "email")
             guard !email.isNull else { return .null }
             return .list([.object(AttributeCondition(attrName: .string("email"), operatorName: .string("equals"), operand: email))])
         })
         rows.append(try measure("USER_FIRST_AND_LAST_NAMES_MATCH_ACCOUNT", evaluator, ["userview", "account"],
-                                { [views[$0 % 1000], accounts[$0 % 1000]] }) { index in
+                                { try $0.call(views[$1 % 1000], accounts[$1 % 1000]) }) { index in
             let account = accounts[index % 1000]
             let global = Self.member(views[index % 1000], "global")
             let first = Self.member(account, "firstname"), last = Self.member(account, "lastname")
@@ -45,7 +45,7 @@ struct InterpreterBenchmark {
             return .int(Self.member(global, "firstname").stringValue == first.stringValue
                         && Self.member(global, "lastname").stringValue == last.stringValue ? 1 : 0)
         })
-        rows.append(try measure("SCHEDULING_RULE_ACCEPT_ALL_DATES", evaluator, ["calculatedNextDate"], { [dates[$0 % 1000]] }) { index in
+        rows.append(try measure("SCHEDULING_RULE_ACCEPT_ALL_DATES", evaluator, ["calculatedNextDate"], { try $0.call(dates[$1 % 1000]) }) { index in
             dates[index % 1000]
         })
         return rows
@@ -56,14 +56,15 @@ struct InterpreterBenchmark {
         return .null
     }
 
-    private func measure(_ rule: String, _ evaluator: Evaluator, _ names: [String], _ arguments: (Int) -> [Value],
+    private func measure(_ rule: String, _ evaluator: Evaluator, _ names: [String], 
+                         _ xpress: (PreparedRuleCall, Int) throws -> Value,
                          swift: (Int) -> Value) throws -> Row {
         guard let call = evaluator.prepare(rule: rule, argumentNames: names) else { throw BenchmarkError("no rule \(rule)") }
         var sink = 0
         var xpressSeconds = Double.infinity, swiftSeconds = Double.infinity
         for _ in 0..<max(rounds, 1) {
             xpressSeconds = min(xpressSeconds, try time {
-                for index in 0..<iterations { sink &+= Self.weight(try call.call(arguments(index))) }
+                for index in 0..<iterations { sink &+= Self.weight(try xpress(call, index)) }
             })
             swiftSeconds = min(swiftSeconds, time {
                 for index in 0..<iterations { sink &+= Self.weight(swift(index)) }

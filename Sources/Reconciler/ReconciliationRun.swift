@@ -326,7 +326,7 @@ struct ReconciliationRun {
         guard let correlation = correlationCall else {
             throw EngineError("no rule named '\(policy.correlationRule.value)' is loaded")
         }
-        let result = try correlation.call([accountValue])
+        let result = try correlation.call(accountValue)
         var notes: [String] = []
         if explaining { notes.append("correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))") }
         let confirmation = policy.confirmationRule.value
@@ -342,7 +342,7 @@ struct ReconciliationRun {
                 guard let user = candidate.user else { continue }
                 users[candidate.name] = user
                 let view = Values.userView(user, accounts: candidate.accounts)
-                let verdict = Values.verdict(try confirmationCall.call([view, accountValue]))
+                let verdict = Values.verdict(try confirmationCall.call(view, accountValue))
                 if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate.name)") }
                 if verdict { confirmed.append(candidate.name) }
             }

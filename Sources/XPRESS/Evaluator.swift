@@ -108,11 +108,34 @@ public struct PreparedRuleCall: Sendable {
 
     /// Evaluates the rule with `values` for the prepared argument names.
     public func call(_ values: [Value]) throws(RuntimeError) -> Value {
+        try call(binding: { scope in
+            for index in 0..<min(symbols.count, values.count) { rule.bind(symbols[index], values[index], in: scope) }
+        })
+    }
+
+    /// Evaluates the rule with `value` for the first prepared argument name, without the
+    /// array the general call takes.
+    public func call(_ value: Value) throws(RuntimeError) -> Value {
+        try call(binding: { scope in
+            if let symbol = symbols.first { rule.bind(symbol, value, in: scope) }
+        })
+    }
+
+    /// Evaluates the rule with `first` and `second` for the first two prepared argument names.
+    public func call(_ first: Value, _ second: Value) throws(RuntimeError) -> Value {
+        try call(binding: { scope in
+            if symbols.count > 0 { rule.bind(symbols[0], first, in: scope) }
+            if symbols.count > 1 { rule.bind(symbols[1], second, in: scope) }
+        })
+    }
+
+    @inline(__always)
+    private func call(binding bindArguments: (Scope) -> Void) throws(RuntimeError) -> Value {
         let evaluation = spares.take()
         defer { spares.give(evaluation) }
         do {
-            return try rule.invoke(evaluation, symbols: symbols, values: values, caller: evaluation.host, callSite: nil,
-                                   reusing: evaluation.topScope(isolated: rule.localScope))
+            return try rule.invoke(evaluation, caller: evaluation.host, callSite: nil,
+                                   reusing: evaluation.topScope(isolated: rule.localScope), bindArguments: bindArguments)
         } catch {
             switch error {
             case .failure(let failure): throw failure

@@ -113,6 +113,31 @@ import Testing
         #expect(try eval("<rule name='R'><argument name='a' value='a$(b)'/></rule>", rules: rules) == #"["a$(b)", "fixed"]"#)
     }
 
+    /// A prepared call given one or two values binds them as the array form does: defaults
+    /// first, a locked argument keeps its value, and an error names the rule.
+    @Test func preparedCallsWithOneOrTwoValuesBindLikeTheArrayForm() throws {
+        let rules = """
+        <Rule name='R'><RuleArgument name='a' value='dflt'/><RuleArgument name='b' value='fixed' locked='true'/><list><ref>a</ref><ref>b</ref></list></Rule>
+        <Rule name='Fails'><RuleArgument name='n'/><div><ref>n</ref><i>0</i></div></Rule>
+        """
+        let evaluator = Evaluator(library: try library(rules))
+        let two = try #require(evaluator.prepare(rule: "R", argumentNames: ["a", "b"]))
+        #expect(ValueJSON.encode(try two.call(.string("x"), .string("y"))) == #"["x", "fixed"]"#)
+        #expect(ValueJSON.encode(try two.call([.string("x"), .string("y")])) == #"["x", "fixed"]"#)
+        #expect(ValueJSON.encode(try two.call(.string("x"))) == #"["x", "fixed"]"#)
+        let one = try #require(evaluator.prepare(rule: "R", argumentNames: ["b"]))
+        #expect(ValueJSON.encode(try one.call(.string("y"))) == #"["dflt", "fixed"]"#)
+        #expect(ValueJSON.encode(try one.call(.string("y"), .string("ignored"))) == #"["dflt", "fixed"]"#)
+        let none = try #require(evaluator.prepare(rule: "R", argumentNames: []))
+        #expect(ValueJSON.encode(try none.call(.string("ignored"))) == #"["dflt", "fixed"]"#)
+        let failing = try #require(evaluator.prepare(rule: "Fails", argumentNames: ["n"]))
+        for _ in 0..<2 {  // the second call reuses the first's evaluation
+            #expect(throws: RuntimeError.self) { try failing.call(.int(1)) }
+            do { _ = try failing.call(.int(1)) } catch { #expect(error.ruleName == "Fails", "\(error)") }
+        }
+        #expect(ValueJSON.encode(try two.call(.string("again"), .null)) == #"["again", "fixed"]"#)
+    }
+
     @Test func setOfAnUnboundNameBindsInTheRulesScopeNotTheCallers() throws {
         let rules = "<Rule name='Setter'><set name='leak'><i>1</i></set></Rule>"
         #expect(try eval("<block><rule name='Setter'/><ref>leak</ref></block>", rules: rules) == "null")

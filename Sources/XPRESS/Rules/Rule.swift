@@ -43,6 +43,16 @@ public final class Rule: Sendable {
     /// `reusing`: an empty scope to use as the rule's, with the parent it should have.
     func invoke(_ e: Evaluation, symbols: [Symbol], values: [Value], caller: Scope,
                 callSite: SourcePosition?, reusing reusable: Scope? = nil) throws(Interrupt) -> Value {
+        try invoke(e, caller: caller, callSite: callSite, reusing: reusable) { scope in
+            for index in 0..<min(symbols.count, values.count) { bind(symbols[index], values[index], in: scope) }
+        }
+    }
+
+    /// Evaluates the rule as above, with `bindArguments` binding the passed arguments (through
+    /// `bind(_:_:in:)`) after the defaults: a caller with one or two values needs no array.
+    @inline(__always)
+    func invoke(_ e: Evaluation, caller: Scope, callSite: SourcePosition?, reusing reusable: Scope? = nil,
+                bindArguments: (Scope) -> Void) throws(Interrupt) -> Value {
         if let callSite { try e.push("rule", name, at: callSite) }
         defer { if callSite != nil { e.pop() } }
         let scope = reusable ?? Scope(parent: localScope ? nil : caller)
@@ -52,13 +62,17 @@ public final class Rule: Sendable {
         defer { (e.ruleScope, e.currentRule) = (outerScope, outerRule) }
         do {
             for (symbol, defaultValue) in defaults { scope.bind(symbol, try defaultValue.run(e, scope)) }
-            for index in 0..<min(symbols.count, values.count) where !locked.contains(symbols[index]) {
-                scope.bind(symbols[index], values[index])
-            }
+            bindArguments(scope)
             return try body.run(e, scope)
         } catch .breakOut {
             return e.breakValue  // a break never crosses a rule
         }
+    }
+
+    /// Binds a passed argument in the rule's `scope`, unless the argument is locked.
+    @inline(__always)
+    func bind(_ symbol: Symbol, _ value: Value, in scope: Scope) {
+        if locked.isEmpty || !locked.contains(symbol) { scope.bind(symbol, value) }
     }
 }
 

@@ -85,8 +85,10 @@ final class Evaluation {
     // `var` costs a run-time exclusivity check on each access; these are only loaded, stored or
     // appended to, never held inout across a call, so the check is switched off.
     /// The top scope of the rule being evaluated: where `set` binds an unbound plain name.
-    @exclusivity(unchecked) var ruleScope: Scope
-    @exclusivity(unchecked) var currentRule: Rule?
+    /// Neither it nor `currentRule` is retained (they are set and restored around every rule
+    /// call): each points at the scope or rule of a call still running, or at `host`.
+    @exclusivity(unchecked) unowned(unsafe) var ruleScope: Scope
+    @exclusivity(unchecked) unowned(unsafe) var currentRule: Rule?
     @exclusivity(unchecked) var frames: [Frame] = []
     @exclusivity(unchecked) var breakValue: Value = .null
     /// Element evaluations so far.

@@ -237,9 +237,13 @@ enum JavaString {
     /// touching their bytes.
     @inline(__always)
     static func equals(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        var a = a, b = b
-        return a.withUTF8 { x in b.withUTF8 { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+        let (x, y) = (a.utf8, b.utf8)
+        guard x.count == y.count else { return false }
+        // Borrows both texts' bytes in place (a copy of a `String` would retain it).
+        let equal = x.withContiguousStorageIfAvailable { x in
+            y.withContiguousStorageIfAvailable { y in x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+        return (equal ?? nil) ?? x.elementsEqual(y)
     }
 
     static func hasPrefix(_ s: String, _ prefix: String) -> Bool { s.utf16.starts(with: prefix.utf16) }
