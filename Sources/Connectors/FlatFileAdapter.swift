@@ -278,7 +278,10 @@ private struct FlatFileAccounts: AccountStream {
     }
 
     mutating func next() throws -> Account? {
-        try rows.next().map(account(of:))
+        // Not `rows.next().map(account(of:))`: the method as a closure captures a copy of this
+        // struct, reader buffers and all, for every account.
+        guard let row = try rows.next() else { return nil }
+        return account(of: row)
     }
 
     /// The account with this id, from the rows not read yet.
