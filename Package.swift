@@ -22,6 +22,7 @@ let package = Package(
         .systemLibrary(name: "CJavaScriptCore", pkgConfig: "javascriptcoregtk-4.1",
                        providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]),
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP", providers: [.apt(["libldap-dev"])]),
+        .systemLibrary(name: "CSQLiteConfig", path: "Sources/CSQLiteConfig", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "XMLSource", dependencies: ["CLibXML2"]),
         .target(name: "XPRESS", dependencies: ["XMLSource", "CJavaScriptCore"],
                 resources: [.embedInCode("Resources/ReconRules.xml")]),
@@ -39,7 +40,7 @@ let package = Package(
         ], path: "Benchmarks/recon-bench"),
         .target(name: "Connectors", dependencies: ["CLDAP", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: [
-            "Connectors", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            "Connectors", "CSQLiteConfig", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Repository
 
 /// `recon-bench`: the project's performance figures, each against a baseline measured in the
 /// same run.
@@ -38,6 +39,7 @@ struct ReconBench: ParsableCommand {
         @Option(help: "Measure this many times and print each step's fastest (shared machines are noisy).") var `repeat` = 1
 
         func run() throws {
+            SQLiteLibrary.configure()
             let kinds = try kinds.split(separator: ",").map { name in
                 guard let kind = ReconcileBenchmark.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                     throw ValidationError("unknown resource type '\(name)'; use FlatFile or DatabaseTable")

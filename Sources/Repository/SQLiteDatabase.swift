@@ -1,12 +1,24 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import CSQLiteConfig
 
 /// An SQLite file in WAL mode: one writer connection and a pool of read-only connections, each
 /// compiling a statement once and then binding, stepping and reading it through SQLite's C API.
 /// A correlated account costs a few short reads, and a run writes an index row per account, so
 /// per-statement overhead is what a run is made of. GRDB applies the schema migrations (its
 /// `grdb_migrations` table records them); the running repository does not go through it.
+/// Process-wide settings of the SQLite library.
+public enum SQLiteLibrary {
+    /// Switches SQLite's memory statistics off. With them on (Debian's build), SQLite takes a
+    /// process-wide mutex on every allocation and free, which the classifying and writing
+    /// threads of a run contend for. Effective only before the first SQLite connection of the
+    /// process (GRDB's included): a program calls it first thing; the repository calls it too.
+    public static func configure() { _ = configured }
+
+    private static let configured: Bool = recon_sqlite3_disable_memstatus() == SQLITE_OK
+}
+
 final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     let location: String
     var dialect: SQLDialect { .sqlite }
@@ -17,6 +29,7 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     private var idleReaders: [SQLiteConnection] = []
 
     init(path: String) throws {
+        SQLiteLibrary.configure()
         location = path
         do {
             writer = try SQLiteConnection(path: path, readOnly: false)
