@@ -23,6 +23,7 @@ let package = Package(
                        providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]),
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP", providers: [.apt(["libldap-dev"])]),
         .systemLibrary(name: "CSQLiteConfig", path: "Sources/CSQLiteConfig", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "XMLSource", dependencies: ["CLibXML2"]),
         .target(name: "XPRESS", dependencies: ["XMLSource", "CJavaScriptCore"],
                 resources: [.embedInCode("Resources/ReconRules.xml")]),
@@ -44,7 +45,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource"]),
+        .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource", "CMalloc"]),
         .executableTarget(name: "recon", dependencies: [
             "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
