@@ -38,9 +38,9 @@ struct ReconciliationRun {
     private static let batchSize = 4000
     /// Writes the batches of index rows and history while classification goes on.
     private let writer = BatchWriter()
-    private var pendingIndex: [IndexEntry] = []
+    /// Index rows and history of this batch, made ready to write on this thread.
+    private var pendingWrites = IndexWrites()
     private var pendingRemovals: [String] = []
-    private var pendingHistory: [(String, Situation, String?, String?)] = []
     private var previous = AccountTable<KnownEntry>()
     private var examined = 0
     /// Accounts of the resource that users link, for the natively-removed safeguard.
@@ -114,7 +114,7 @@ struct ReconciliationRun {
                 && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
             examined += 1
             if examined % Self.checkInterval == 0 {
-                if pendingIndex.count + pendingHistory.count >= Self.batchSize { try flush(inBackground: true) }
+                if pendingWrites.rowCount >= Self.batchSize { try flush(inBackground: true) }
                 if try cancelled() || stopped != nil { break }
                 options.progress?(examined)
             }
@@ -520,7 +520,7 @@ struct ReconciliationRun {
             try flush()
             try repository.write { try $0.unlink(user: user, resource: resource.name, accountID: outcome.accountID) }
             pendingRemovals.append(outcome.accountID)
-            pendingHistory.append((outcome.accountID, outcome.situation, nil, response.rawValue))
+            recordHistory(outcome.accountID, outcome.situation, owner: nil, action: response.rawValue)
         case .createUser(let user):
             try flush()
             if try repository.user(named: user.name) != nil { throw EngineError("a user named '\(user.name)' already exists") }
@@ -530,7 +530,7 @@ struct ReconciliationRun {
             try record(created, finalSituation: .confirmed, response: response)
         case .removeFromIndex:
             pendingRemovals.append(outcome.accountID)
-            pendingHistory.append((outcome.accountID, outcome.situation, outcome.owner, response.rawValue))
+            recordHistory(outcome.accountID, outcome.situation, owner: outcome.owner, action: response.rawValue)
         }
     }
 
@@ -586,13 +586,13 @@ struct ReconciliationRun {
         if !unchanged {  // unchanged rows get their times from touchIndex at the end of the run
             let attributes = try outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
                 ?? lastKnownAttributes(outcome.accountID)
-            pendingIndex.append(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
+            pendingWrites.upsert(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
                                            situation: finalSituation.rawValue, attributes: attributes, digest: digest.text,
                                            lastSeen: outcome.account == nil ? nil : started, lastReconciled: started,
                                            explanation: outcome.explanation))
         }
         if known?.situation != finalSituation || known?.owner != outcome.owner || response != nil {
-            pendingHistory.append((outcome.accountID, finalSituation, outcome.owner, response?.rawValue))
+            recordHistory(outcome.accountID, finalSituation, owner: outcome.owner, action: response?.rawValue)
         }
         if acting, let rule = policy.perAccountWorkflow.value {
             let arguments: [(String, Value)] = [
@@ -614,7 +614,12 @@ struct ReconciliationRun {
                 recordError(outcome.accountID, "per-account workflow '\(rule)' failed: \(error)")
             }
         }
-        if pendingIndex.count >= Self.batchSize { try flush(inBackground: true) }
+        if pendingWrites.indexRowCount >= Self.batchSize { try flush(inBackground: true) }
+    }
+
+    private mutating func recordHistory(_ accountID: String, _ situation: Situation, owner: String?, action: String?) {
+        pendingWrites.recordHistory(resource: resource.name, accountID: accountID, task: taskID, situation: situation.rawValue,
+                                    owner: owner, action: action)
     }
 
     private func describe(_ value: AttributeValue) -> String {
@@ -638,20 +643,17 @@ struct ReconciliationRun {
     private mutating func flush(inBackground: Bool = false,
                                 completing bucket: (task: Int64, bucket: Int, server: String, result: String)? = nil) throws {
         if part != nil && bucket == nil { return }
-        defer { pendingIndex.removeAll(keepingCapacity: true); pendingRemovals.removeAll(); pendingHistory.removeAll() }
-        guard !options.dryRun, bucket != nil || !(pendingIndex.isEmpty && pendingRemovals.isEmpty && pendingHistory.isEmpty) else {
+        defer { pendingWrites.removeAll(); pendingRemovals.removeAll() }
+        guard !options.dryRun, bucket != nil || pendingWrites.rowCount > 0 || !pendingRemovals.isEmpty else {
             try writer.wait()
             return
         }
-        let batch = Batch(index: pendingIndex, removals: pendingRemovals, history: pendingHistory)
-        let (resourceName, task, repository) = (resource.name, taskID, repository)
+        let batch = Batch(writes: pendingWrites, removals: pendingRemovals)
+        let (resourceName, repository) = (resource.name, repository)
         try writer.submit(batch) { batch in
             try repository.write { writer in
-                for entry in batch.index { try writer.upsertIndex(entry) }
+                try writer.write(batch.writes)
                 for accountID in batch.removals { try writer.removeIndex(resource: resourceName, accountID: accountID) }
-                for (accountID, situation, owner, action) in batch.history {
-                    try writer.recordHistory(resource: resourceName, accountID: accountID, task: task, situation: situation.rawValue, owner: owner, action: action)
-                }
                 if let bucket { try writer.completeBucket(task: bucket.task, bucket: bucket.bucket, server: bucket.server, result: bucket.result) }
             }
         }
@@ -709,11 +711,10 @@ private struct SelectedAccounts: AccountStream {
     mutating func next() throws -> Account? { accounts.isEmpty ? nil : accounts.removeFirst() }
 }
 
-/// The index rows, removals and history one transaction writes.
-struct Batch: @unchecked Sendable {
-    var index: [IndexEntry]
+/// The index rows, history and removals one transaction writes.
+struct Batch: Sendable {
+    var writes: IndexWrites
     var removals: [String]
-    var history: [(String, Situation, String?, String?)]
 }
 
 /// Runs a run's batch writes on a thread of its own, one batch at a time: classification of

@@ -514,6 +514,9 @@ public protocol RepositoryWriter {
     func upsertIndex(_ entry: IndexEntry) throws
     func removeIndex(resource: String, accountID: String) throws
     func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws
+    /// Writes index rows and history prepared outside the transaction, after everything
+    /// upserted or recorded before in it.
+    func write(_ writes: IndexWrites) throws
     /// Marks a bucket of a bucketed run done with its result, in the transaction that wrote the
     /// bucket's index rows; refused when `server` no longer holds the bucket.
     func completeBucket(task: Int64, bucket: Int, server: String, result: String) throws
@@ -524,10 +527,8 @@ public protocol RepositoryWriter {
 /// anything that could observe them and at the end of the transaction.
 private final class SQLWriter: RepositoryWriter {
     let db: any SQLConnection
-    private var index: [[SQLValue]] = []
-    /// Positions in `index` by (resource, account id): a later upsert of a row replaces it.
-    private var indexPositions: [String: Int] = [:]
-    private var history: [[SQLValue]] = []
+    /// Index rows and history upserted and recorded one by one, not written yet.
+    private var pending = IndexWrites()
 
     init(db: any SQLConnection) { self.db = db }
 
@@ -538,21 +539,28 @@ private final class SQLWriter: RepositoryWriter {
         """
 
     func flush() throws {
-        if !index.isEmpty {
+        try insert(pending)
+        pending.removeAll()
+    }
+
+    func write(_ writes: IndexWrites) throws {
+        try flush()
+        try insert(writes)
+    }
+
+    private func insert(_ writes: IndexWrites) throws {
+        if !writes.index.isEmpty {
             try db.insertMany(into: "account_index", columns: ["resource", "account_id", "owner", "situation", "attributes", "digest",
-                                                               "last_seen", "last_reconciled", "explanation"], rows: index, onConflict: """
+                                                               "last_seen", "last_reconciled", "explanation"], rows: writes.index, onConflict: """
                 ON CONFLICT(resource, account_id) DO UPDATE SET owner = excluded.owner, situation = excluded.situation,
                   attributes = excluded.attributes, digest = excluded.digest,
                   last_seen = coalesce(excluded.last_seen, \(Self.sweptLastSeen)),
                   last_reconciled = excluded.last_reconciled, explanation = excluded.explanation
                 """)
-            index.removeAll(keepingCapacity: true)
-            indexPositions.removeAll(keepingCapacity: true)
         }
-        if !history.isEmpty {
+        if !writes.history.isEmpty {
             try db.insertMany(into: "index_history", columns: ["resource", "account_id", "at", "task", "situation", "owner", "action"],
-                              rows: history, onConflict: "")
-            history.removeAll(keepingCapacity: true)
+                              rows: writes.history, onConflict: "")
         }
     }
 
@@ -628,18 +636,7 @@ private final class SQLWriter: RepositoryWriter {
         try touch(user)
     }
 
-    func upsertIndex(_ entry: IndexEntry) throws {
-        let row: [SQLValue] = [.text(entry.resource), .text(entry.accountID), .text(entry.owner), .text(entry.situation),
-                               .text(AttributeCoding.encode(entry.attributes)), .text(entry.digest), .int(entry.lastSeen),
-                               .int(entry.lastReconciled), .text(entry.explanation)]
-        let key = entry.resource + "\u{0}" + entry.accountID
-        if let position = indexPositions[key] {
-            index[position] = row
-        } else {
-            indexPositions[key] = index.count
-            index.append(row)
-        }
-    }
+    func upsertIndex(_ entry: IndexEntry) throws { pending.upsert(entry) }
 
     func removeIndex(resource: String, accountID: String) throws {
         try flush()
@@ -654,7 +651,56 @@ private final class SQLWriter: RepositoryWriter {
     }
 
     func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws {
+        pending.recordHistory(resource: resource, accountID: accountID, task: task, situation: situation, owner: owner, action: action)
+    }
+}
+
+/// Account Index rows and history made ready to write (attributes encoded, values in table
+/// columns) by the thread that produces them, so that the transaction writing them
+/// (`RepositoryWriter.write(_:)`) only binds and steps. A reconciliation run prepares the next
+/// batch while its writing thread writes the last. A later row of an account replaces an
+/// earlier one, as a later upsert does.
+public struct IndexWrites: Sendable {
+    private struct Key: Hashable {
+        let resource: String
+        let accountID: String
+    }
+
+    private(set) var index: [[SQLValue]] = []
+    /// Positions in `index` by resource and account id.
+    private var positions: [Key: Int] = [:]
+    private(set) var history: [[SQLValue]] = []
+
+    public init() {}
+
+    /// Index rows and history rows held.
+    public var rowCount: Int { index.count + history.count }
+    public var indexRowCount: Int { index.count }
+
+    /// Queues `entry` as the index row of its account.
+    public mutating func upsert(_ entry: IndexEntry) {
+        let row: [SQLValue] = [.text(entry.resource), .text(entry.accountID), .text(entry.owner), .text(entry.situation),
+                               .text(AttributeCoding.encode(entry.attributes)), .text(entry.digest), .int(entry.lastSeen),
+                               .int(entry.lastReconciled), .text(entry.explanation)]
+        let key = Key(resource: entry.resource, accountID: entry.accountID)
+        if let position = positions[key] {
+            index[position] = row
+        } else {
+            positions[key] = index.count
+            index.append(row)
+        }
+    }
+
+    /// Queues a history row, timed now.
+    public mutating func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) {
         history.append([.text(resource), .text(accountID), .int(currentMillis()), .int(task), .text(situation), .text(owner), .text(action)])
+    }
+
+    /// Empties it, keeping its capacity for the next batch.
+    public mutating func removeAll() {
+        index.removeAll(keepingCapacity: true)
+        positions.removeAll(keepingCapacity: true)
+        history.removeAll(keepingCapacity: true)
     }
 }
 

@@ -13,7 +13,7 @@ import Testing
         var all: [String] { lock.lock(); defer { lock.unlock() }; return entries }
     }
 
-    func batch(_ id: String) -> Batch { Batch(index: [], removals: [id], history: []) }
+    func batch(_ id: String) -> Batch { Batch(writes: IndexWrites(), removals: [id]) }
 
     @Test func batchesAreWrittenOneAtATimeInOrder() throws {
         let writer = BatchWriter(), log = Log()

@@ -74,6 +74,36 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: false).first?.user == nil)
     }
 
+    /// Rows prepared outside the transaction (what a run's writing thread gets) are written
+    /// after what the transaction upserted before, replace it, and replace each other.
+    @Test(arguments: Backend.allCases) func preparedIndexWritesLandAfterEarlierUpserts(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        func entry(_ id: String, _ situation: String, owner: String? = nil) -> IndexEntry {
+            IndexEntry(resource: "HR", accountID: id, owner: owner, situation: situation,
+                       attributes: [AccountAttribute(name: "mail", value: .multi(["\(id)@x", "\"q\"@x"]))], digest: "d\(id)",
+                       lastSeen: 5, lastReconciled: 5, explanation: nil)
+        }
+        var writes = IndexWrites()
+        writes.upsert(entry("a1", "UNMATCHED"))
+        writes.upsert(entry("a1", "CONFIRMED", owner: "ann"))
+        writes.upsert(entry("b2", "UNASSIGNED"))
+        writes.recordHistory(resource: "HR", accountID: "a1", task: 3, situation: "CONFIRMED", owner: "ann", action: "LINK_ACCOUNT")
+        #expect(writes.indexRowCount == 2 && writes.rowCount == 3)
+        try repository.write { writer in
+            try writer.upsertIndex(entry("a1", "DISPUTED"))
+            try writer.upsertIndex(entry("c3", "UNMATCHED"))
+            try writer.write(writes)
+            try writer.removeIndex(resource: "HR", accountID: "c3")
+        }
+        #expect(try repository.indexEntry(resource: "HR", accountID: "a1") == entry("a1", "CONFIRMED", owner: "ann"))
+        #expect(try repository.indexEntry(resource: "HR", accountID: "b2") == entry("b2", "UNASSIGNED"))
+        #expect(try repository.indexEntry(resource: "HR", accountID: "c3") == nil)
+        let history = try repository.history(resource: "HR", accountID: "a1")
+        #expect(history.map(\.situation) == ["CONFIRMED"] && history.first?.task == 3 && history.first?.action == "LINK_ACCOUNT")
+        writes.removeAll()
+        #expect(writes.rowCount == 0)
+    }
+
     @Test(arguments: Backend.allCases) func theAccountIndexKeepsRowsHistoryAndSearches(_ backend: Backend) throws {
         let repository = try makeRepository(backend)
         func entry(_ id: String, _ situation: String, owner: String? = nil, seen: Int64? = 10) -> IndexEntry {
