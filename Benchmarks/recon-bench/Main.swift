@@ -89,9 +89,10 @@ struct ReconBench: ParsableCommand {
 
         @Option(help: "Evaluations per rule in each round.") var iterations = 500_000
         @Option(help: "Rounds; XPRESS and Swift alternate, and each keeps its fastest round.") var rounds = 5
+        @Option(help: "Measure only the rules whose name contains this text (to profile one).") var only: String?
 
         func run() throws {
-            let rows = try InterpreterBenchmark(iterations: iterations, rounds: rounds).run()
+            let rows = try InterpreterBenchmark(iterations: iterations, rounds: rounds, only: only).run()
             print("rule                                      XPRESS eval/s     Swift eval/s   Swift/XPRESS")
             for row in rows {
                 print(row.name.padding(toLength: 40, withPad: " ", startingAt: 0)
