@@ -95,43 +95,38 @@ final class Evaluation {
     @exclusivity(unchecked) var steps = 0
     /// Whether every element evaluated is traced.
     @exclusivity(unchecked) var tracing: Bool
+    private let traceByDefault: Bool
     @exclusivity(unchecked) private var scripts: ScriptEngine?
 
     init(settings: EvaluationSettings, host: Scope) {
         self.settings = settings
         self.host = host
+        self.top = Scope(parent: host)
         self.ruleScope = host
         self.stepLimit = settings.options.stepLimit
         self.tracing = settings.options.trace
+        self.traceByDefault = settings.options.trace
     }
 
     /// The empty scope of a rule called at the top (parent: the host scope, or none for a
     /// `localScope` rule), kept between calls of a reused evaluation.
-    func topScope(isolated: Bool) -> Scope {
-        if isolated {
-            if let isolatedTop { return isolatedTop }
-            isolatedTop = Scope(parent: nil)
-            return isolatedTop!
-        }
-        if let top { return top }
-        top = Scope(parent: host)
-        return top!
-    }
-    @exclusivity(unchecked) private var top: Scope?
-    @exclusivity(unchecked) private var isolatedTop: Scope?
+    func topScope(isolated: Bool) -> Scope { isolated ? isolatedTop : top }
+    private let top: Scope
+    private let isolatedTop = Scope(parent: nil)
 
     /// Back to the state of a new evaluation, for another call (possibly on another thread).
     func clear() {
         host.reset()
-        top?.reset()
-        isolatedTop?.reset()
+        top.reset()
+        isolatedTop.reset()
         ruleScope = host
         currentRule = nil
         steps = 0
-        tracing = settings.options.trace
+        tracing = traceByDefault
+        // Each store below releases what it replaces, which costs even when that is nothing.
         if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
-        breakValue = .null
-        scripts = nil
+        if !breakValue.isNull { breakValue = .null }
+        if scripts != nil { scripts = nil }
     }
 
     /// The script engine of this thread, made on first use.
