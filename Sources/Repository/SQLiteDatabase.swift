@@ -3,11 +3,6 @@ import GRDB
 import GRDBSQLite
 import CSQLiteConfig
 
-/// An SQLite file in WAL mode: one writer connection and a pool of read-only connections, each
-/// compiling a statement once and then binding, stepping and reading it through SQLite's C API.
-/// A correlated account costs a few short reads, and a run writes an index row per account, so
-/// per-statement overhead is what a run is made of. GRDB applies the schema migrations (its
-/// `grdb_migrations` table records them); the running repository does not go through it.
 /// Process-wide settings of the SQLite library.
 public enum SQLiteLibrary {
     /// Switches SQLite's memory statistics off. With them on (Debian's build), SQLite takes a
@@ -19,6 +14,11 @@ public enum SQLiteLibrary {
     private static let configured: Bool = recon_sqlite3_disable_memstatus() == SQLITE_OK
 }
 
+/// An SQLite file in WAL mode: one writer connection and a pool of read-only connections, each
+/// compiling a statement once and then binding, stepping and reading it through SQLite's C API.
+/// A correlated account costs a few short reads, and a run writes an index row per account, so
+/// per-statement overhead is what a run is made of. GRDB applies the schema migrations (its
+/// `grdb_migrations` table records them); the running repository does not go through it.
 final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     let location: String
     var dialect: SQLDialect { .sqlite }

@@ -140,6 +140,26 @@ let everySituationUsers = [
         #expect(try deployed.index("HR")["c"]?.situation == "DELETED")
     }
 
+    /// A run the resource stops (a duplicate account id halfway through the file) throws,
+    /// and its task is recorded failed with the reason; what it wrote before stays.
+    @Test func aRunTheResourceStopsIsRecordedFailed() throws {
+        let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/></ReconcilePolicy>"
+        let rows = (1...6000).map { "u\($0),u\($0)@x,," } + ["u7,again@x,,"]
+        let deployed = try Deployed(["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n" + rows.joined(separator: "\n") + "\n"])
+        do {
+            _ = try deployed.run("HR")
+            Issue.record("the run should have failed")
+        } catch let error as EngineError {
+            #expect(error.description.contains("duplicate account id: lines 8 and 6002"), "\(error)")
+            let summary = try #require(error.summary)
+            #expect(summary.status == "failed")
+            let taskID = try #require(summary.taskID)
+            let task = try #require(try deployed.repository.task(id: taskID))
+            #expect(task.status == "failed" && task.errors.contains { $0.message.contains("duplicate account id") })
+            #expect(try deployed.index("HR").count >= 4000, "batches written before the error stay")
+        }
+    }
+
     @Test(arguments: Backend.allCases) func theErrorLimitStopsTheRun(_ backend: Backend) throws {
         let rules = "<Rule name='Broken' subtype='SUBTYPE_ACCOUNT_CORRELATION_RULE'><RuleArgument name='account'/><div><length><ref>account.accountId</ref></length><i>0</i></div></Rule>"
         let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='Broken'/><Options errorLimit='2'/></ReconcilePolicy>"
