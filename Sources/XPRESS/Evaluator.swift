@@ -131,17 +131,22 @@ public struct PreparedRuleCall: Sendable {
 
     @inline(__always)
     private func call(binding bindArguments: (Scope) -> Void) throws(RuntimeError) -> Value {
-        let evaluation = spares.take()
-        defer { spares.give(evaluation) }
-        do {
-            return try rule.invoke(evaluation, caller: evaluation.host, callSite: nil,
-                                   reusing: evaluation.topScope(isolated: rule.localScope), bindArguments: bindArguments)
-        } catch {
-            switch error {
-            case .failure(let failure): throw failure
-            case .breakOut: throw evaluation.error("<break> outside any construct it can leave", at: rule.location)
+        let held = spares.take()
+        defer { spares.give(held) }
+        // The evaluation is borrowed from `held` for the call, not retained and released again.
+        let outcome = held._withUnsafeGuaranteedRef { evaluation in
+            Result { () throws(RuntimeError) -> Value in
+                do throws(Interrupt) {
+                    return try evaluation.runAtTop(rule, bindArguments: bindArguments)
+                } catch {
+                    switch error {
+                    case .failure(let failure): throw failure
+                    case .breakOut: throw evaluation.error("<break> outside any construct it can leave", at: rule.location)
+                    }
+                }
             }
         }
+        return try outcome.get()
     }
 }
 
@@ -159,18 +164,20 @@ final class SpareEvaluations: Sendable {
         if let raw = UnsafeRawPointer(bitPattern: spare.load(ordering: .acquiring)) { Unmanaged<Evaluation>.fromOpaque(raw).release() }
     }
 
-    func take() -> Evaluation {
+    /// The spare, or a new evaluation; either way the caller owns one reference to it, which
+    /// `give` takes back.
+    func take() -> Unmanaged<Evaluation> {
         if let raw = UnsafeRawPointer(bitPattern: spare.exchange(0, ordering: .acquiring)) {
-            return Unmanaged<Evaluation>.fromOpaque(raw).takeRetainedValue()
+            return Unmanaged<Evaluation>.fromOpaque(raw)
         }
-        return Evaluation(settings: settings, host: Scope(parent: nil))
+        return Unmanaged.passRetained(Evaluation(settings: settings, host: Scope(parent: nil)))
     }
 
-    func give(_ evaluation: Evaluation) {
-        evaluation.clear()
-        let raw = Unmanaged.passRetained(evaluation).toOpaque()
-        if !spare.compareExchange(expected: 0, desired: UInt(bitPattern: raw), ordering: .releasing).exchanged {
-            Unmanaged<Evaluation>.fromOpaque(raw).release()
+    /// Clears `evaluation` and keeps it as the spare, or frees it when another is kept.
+    func give(_ evaluation: Unmanaged<Evaluation>) {
+        evaluation._withUnsafeGuaranteedRef { $0.clear() }
+        if !spare.compareExchange(expected: 0, desired: UInt(bitPattern: evaluation.toOpaque()), ordering: .releasing).exchanged {
+            evaluation.release()
         }
     }
 }

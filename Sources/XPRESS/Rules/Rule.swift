@@ -40,28 +40,30 @@ public final class Rule: Sendable {
     /// defaults first, then every passed argument that is not locked: `values[i]` under
     /// `symbols[i]` (extra names without a value are left unbound).
     /// `callSite` nil: the evaluation starts here (no caller frame to show in errors).
-    /// `reusing`: an empty scope to use as the rule's, with the parent it should have.
     func invoke(_ e: Evaluation, symbols: [Symbol], values: [Value], caller: Scope,
-                callSite: SourcePosition?, reusing reusable: Scope? = nil) throws(Interrupt) -> Value {
-        try invoke(e, caller: caller, callSite: callSite, reusing: reusable) { scope in
+                callSite: SourcePosition?) throws(Interrupt) -> Value {
+        if let callSite { try e.push("rule", name, at: callSite) }
+        defer { if callSite != nil { e.pop() } }
+        return try run(e, in: Scope(parent: localScope ? nil : caller)) { scope in
             for index in 0..<min(symbols.count, values.count) { bind(symbols[index], values[index], in: scope) }
         }
     }
 
-    /// Evaluates the rule as above, with `bindArguments` binding the passed arguments (through
-    /// `bind(_:_:in:)`) after the defaults: a caller with one or two values needs no array.
+    /// Evaluates the rule in `scope`, an empty scope with the parent the rule should have:
+    /// defaults first, then `bindArguments` binds the passed arguments (through
+    /// `bind(_:_:in:)`), so that a caller with one or two values needs no array.
     @inline(__always)
-    func invoke(_ e: Evaluation, caller: Scope, callSite: SourcePosition?, reusing reusable: Scope? = nil,
-                bindArguments: (Scope) -> Void) throws(Interrupt) -> Value {
-        if let callSite { try e.push("rule", name, at: callSite) }
-        defer { if callSite != nil { e.pop() } }
-        let scope = reusable ?? Scope(parent: localScope ? nil : caller)
-        let (outerScope, outerRule) = (e.ruleScope, e.currentRule)
+    func run(_ e: Evaluation, in scope: Scope, bindArguments: (Scope) -> Void) throws(Interrupt) -> Value {
+        // Kept unretained, as the evaluation keeps them: the caller's frame holds both.
+        unowned(unsafe) let outerScope = e.ruleScope
+        unowned(unsafe) let outerRule = e.currentRule
         e.ruleScope = scope
         e.currentRule = self
         defer { (e.ruleScope, e.currentRule) = (outerScope, outerRule) }
         do {
-            for (symbol, defaultValue) in defaults { scope.bind(symbol, try defaultValue.run(e, scope)) }
+            if !defaults.isEmpty {
+                for (symbol, defaultValue) in defaults { scope.bind(symbol, try defaultValue.run(e, scope)) }
+            }
             bindArguments(scope)
             return try body.run(e, scope)
         } catch .breakOut {

@@ -108,9 +108,14 @@ final class Evaluation {
         self.traceByDefault = settings.options.trace
     }
 
-    /// The empty scope of a rule called at the top (parent: the host scope, or none for a
-    /// `localScope` rule), kept between calls of a reused evaluation.
-    func topScope(isolated: Bool) -> Scope { isolated ? isolatedTop : top }
+    /// Runs `rule` called at the top, in the empty scope kept for that between calls of a
+    /// reused evaluation (parent: the host scope, or none for a `localScope` rule). Choosing
+    /// the scope here, where both are this object's constants, passes it without a retain.
+    @inline(__always)
+    func runAtTop(_ rule: Rule, bindArguments: (Scope) -> Void) throws(Interrupt) -> Value {
+        if rule.localScope { return try rule.run(self, in: isolatedTop, bindArguments: bindArguments) }
+        return try rule.run(self, in: top, bindArguments: bindArguments)
+    }
     private let top: Scope
     private let isolatedTop = Scope(parent: nil)
 
