@@ -287,7 +287,7 @@ struct ReconciliationRun {
     private func mustExamine(_ account: Account, known position: Int?, claimed: Int?, claims: Claims, expected: [String: [String]],
                              changedUsers: Set<String>) -> Bool {
         guard let position, case let known = previous[position: position], known.digest == .number(Digest.value(of: account)) else { return true }
-        let involved = (claimed.map(claims.users(at:)) ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
+        let involved = (claimed.map { claims.users(at: $0) } ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
         return !changedUsers.isDisjoint(with: involved)
     }
 

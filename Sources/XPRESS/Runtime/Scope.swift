@@ -122,7 +122,8 @@ final class Scope {
     func lookup(_ symbol: Symbol) -> Value? {
         var scope = Unmanaged.passUnretained(self)
         while true {
-            if let value = scope._withUnsafeGuaranteedRef({ $0.slot(of: symbol).map($0.value(at:)) }) { return value }
+            // A closure, not `.map($0.value(at:))`: a method reference captures (retains) the scope.
+            if let value = scope._withUnsafeGuaranteedRef({ scope in scope.slot(of: symbol).map { scope.value(at: $0) } }) { return value }
             guard let parent = scope._withUnsafeGuaranteedRef({ $0.parent }) else { return nil }
             scope = Unmanaged.passUnretained(parent)
         }
