@@ -34,7 +34,7 @@ struct Claims {
     }
 
     /// The users linking `accountID`, nil when none does.
-    subscript(accountID: String) -> [String]? { position(of: accountID).map(users(at:)) }
+    subscript(accountID: String) -> [String]? { position(of: accountID).map { users(at: $0) } }
 
     /// How many account ids are linked.
     var count: Int { first.count }
