@@ -14,7 +14,8 @@ import Testing
 
     func xpress(_ arguments: [String], input: String? = nil, in directory: URL) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
-        process.executableURL = try #require(Self.binary)
+        guard let binary = Self.binary else { throw XpressNotBuilt() }
+        process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = directory
         let out = Pipe(), err = Pipe(), stdin = Pipe()
@@ -61,4 +62,9 @@ import Testing
         #expect(try xpress(["eval", "--arg-json", "x={", "-"], input: "<null/>", in: directory).status == 64)
         #expect(try xpress(["frobnicate"], in: directory).status == 64)
     }
+}
+
+/// The `xpress` executable is not beside the test bundle (build the package first).
+private struct XpressNotBuilt: Error, CustomStringConvertible {
+    var description: String { "the xpress executable was not found beside the tests; run swift build first" }
 }
