@@ -675,6 +675,7 @@ public struct IndexWrites: Sendable {
 
     /// Index rows and history rows held.
     public var rowCount: Int { index.count + history.count }
+    /// Index rows held.
     public var indexRowCount: Int { index.count }
 
     /// Queues `entry` as the index row of its account.
