@@ -50,8 +50,8 @@ let package = Package(
             "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "XMLSourceTests", dependencies: ["XMLSource"]),
-        .testTarget(name: "XPRESSTests", dependencies: ["XPRESS", "xpress"]),
-        .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck"]),
+        .testTarget(name: "XPRESSTests", dependencies: ["XPRESS", "xpress", "TestSupport"]),
+        .testTarget(name: "RuleCheckTests", dependencies: ["RuleCheck", "Deployment", "rulecheck", "TestSupport"]),
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "ConnectorsTests", dependencies: [
             "TestSupport", "Connectors", .product(name: "GRDB", package: "GRDB.swift")]),

@@ -109,7 +109,7 @@ private func outcome(_ deployed: Deployed) throws -> [String] {
 
         init(_ name: String, directory: URL, repository: String, timeout: Int = 2, parallel: Int = 2) throws {
             self.name = name
-            process.executableURL = try #require(ReconCommandTests.binary)
+            process.executableURL = try BuiltExecutable.require(ReconCommandTests.binary)
             process.arguments = ["serve", "--server", name, "--repository", repository, "--interval", "0.2",
                                  "--server-timeout", String(timeout), "--parallel", String(parallel)]
             process.currentDirectoryURL = directory

@@ -1,17 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The `recon` command as operators run it: the samples end to end, JSON shapes, exit codes,
 /// and a run killed with SIGKILL.
 @Suite(.serialized) struct ReconCommandTests {
-    static let binary: URL? = {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("recon")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }()
+    static let binary = BuiltExecutable.find("recon")
 
     static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Samples")
@@ -26,7 +20,7 @@ import Testing
     @discardableResult
     func recon(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
-        process.executableURL = try #require(Self.binary)
+        process.executableURL = try BuiltExecutable.require(Self.binary)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         let out = Pipe(), err = Pipe()
@@ -120,7 +114,7 @@ import Testing
         """.utf8).write(to: directory.appendingPathComponent("config.xml"))
 
         let process = Process()
-        process.executableURL = try #require(Self.binary)
+        process.executableURL = try BuiltExecutable.require(Self.binary)
         process.arguments = ["run", "Big"]
         process.currentDirectoryURL = directory
         process.standardOutput = FileHandle.nullDevice
@@ -180,7 +174,7 @@ import Testing
         """.utf8).write(to: directory.appendingPathComponent("config.xml"))
 
         let process = Process()
-        process.executableURL = try #require(ReconCommandTests.binary)
+        process.executableURL = try BuiltExecutable.require(ReconCommandTests.binary)
         process.arguments = ["serve", "--server", "test", "--interval", "0.2"]
         process.currentDirectoryURL = directory
         let errors = Pipe()

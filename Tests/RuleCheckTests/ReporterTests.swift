@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import XMLSource
 @testable import RuleCheck
 
@@ -103,18 +104,11 @@ import XMLSource
 
 /// The command itself: exit codes and output options.
 @Suite struct CommandTests {
-    static let binary: URL? = {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("rulecheck")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }()
+    static let binary = BuiltExecutable.find("rulecheck")
 
     func run(_ arguments: [String], in directory: String) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = try #require(Self.binary)
+        process.executableURL = try BuiltExecutable.require(Self.binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let pipe = Pipe()

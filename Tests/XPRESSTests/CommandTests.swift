@@ -1,21 +1,14 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The `xpress` command as a deployer runs it (spec section 6).
 @Suite struct XpressCommandTests {
-    static let binary: URL? = {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("xpress")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return nil
-    }()
+    static let binary = BuiltExecutable.find("xpress")
 
     func xpress(_ arguments: [String], input: String? = nil, in directory: URL) throws -> (status: Int32, output: String, errors: String) {
         let process = Process()
-        guard let binary = Self.binary else { throw XpressNotBuilt() }
-        process.executableURL = binary
+        process.executableURL = try BuiltExecutable.require(Self.binary)
         process.arguments = arguments
         process.currentDirectoryURL = directory
         let out = Pipe(), err = Pipe(), stdin = Pipe()
@@ -62,9 +55,4 @@ import Testing
         #expect(try xpress(["eval", "--arg-json", "x={", "-"], input: "<null/>", in: directory).status == 64)
         #expect(try xpress(["frobnicate"], in: directory).status == 64)
     }
-}
-
-/// The `xpress` executable is not beside the test bundle (build the package first).
-private struct XpressNotBuilt: Error, CustomStringConvertible {
-    var description: String { "the xpress executable was not found beside the tests; run swift build first" }
 }
