@@ -108,9 +108,7 @@ public struct PreparedRuleCall: Sendable {
 
     /// Evaluates the rule with `values` for the prepared argument names.
     public func call(_ values: [Value]) throws(RuntimeError) -> Value {
-        try call(binding: { scope in
-            for index in 0..<min(symbols.count, values.count) { rule.bind(symbols[index], values[index], in: scope) }
-        })
+        try call(binding: { rule.bind(symbols, values, in: $0) })
     }
 
     /// Evaluates the rule with `value` for the first prepared argument name, without the

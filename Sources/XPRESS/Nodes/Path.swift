@@ -14,6 +14,17 @@ struct Path: Sendable, CustomStringConvertible {
     let fromHost: Bool
     let root: Symbol
     let steps: [Step]
+    /// The key of a path that is one `.key` step (`account.email`, the common case), read
+    /// without going through `steps`.
+    private let onlyKey: String?
+
+    init(text: String, fromHost: Bool, root: Symbol, steps: [Step]) {
+        self.text = text
+        self.fromHost = fromHost
+        self.root = root
+        self.steps = steps
+        if steps.count == 1, case .key(let key) = steps[0] { onlyKey = key } else { onlyKey = nil }
+    }
 
     var description: String { text }
 
@@ -94,9 +105,11 @@ struct Path: Sendable, CustomStringConvertible {
     /// The value at this path from `scope` (null wherever the walk finds nothing).
     @inline(__always)
     func read(_ e: Evaluation, _ scope: Scope) -> Value {
-        guard let value = (fromHost ? e.host : scope).lookup(root) else { return .null }
+        // Two calls, not `(fromHost ? e.host : scope).lookup(root)`: the chosen scope would be
+        // retained and released around every variable reference.
+        guard let value = fromHost ? e.host.lookup(root) : scope.lookup(root) else { return .null }
+        if let onlyKey { return Path.member(value, onlyKey) }
         if steps.isEmpty { return value }
-        if steps.count == 1, case .key(let key) = steps[0] { return Path.member(value, key) }  // `account.email`
         return Path.walk(value, steps[...])
     }
 

@@ -4,38 +4,10 @@ import XMLSource
 /// `<ref>path</ref>` with a literal path, parsed at load time.
 final class RefNode: Node, @unchecked Sendable {
     let path: Path
-    /// The path's parts the common cases read (`name`, `name.key`), kept apart from `path` so
-    /// that evaluating them copies nothing.
-    private let root: Symbol
-    private let fromHost: Bool
-    private let shape: Shape
-
-    private enum Shape {
-        case name
-        case member(String)
-        case other
-    }
-
-    init(_ location: SourcePosition, _ path: Path) {
-        self.path = path
-        root = path.root
-        fromHost = path.fromHost
-        switch path.steps.first {
-        case nil: shape = .name
-        case .key(let key)? where path.steps.count == 1: shape = .member(key)
-        default: shape = .other
-        }
-        super.init("ref", location)
-    }
+    init(_ location: SourcePosition, _ path: Path) { self.path = path; super.init("ref", location) }
 
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
-        switch shape {
-        case .name: return (fromHost ? e.host.lookup(root) : scope.lookup(root)) ?? .null
-        case .member(let key):
-            guard let value = fromHost ? e.host.lookup(root) : scope.lookup(root) else { return .null }
-            return Path.member(value, key)
-        case .other: return path.read(e, scope)
-        }
+        path.read(e, scope)
     }
 }
 

@@ -44,9 +44,7 @@ public final class Rule: Sendable {
                 callSite: SourcePosition?) throws(Interrupt) -> Value {
         if let callSite { try e.push("rule", name, at: callSite) }
         defer { if callSite != nil { e.pop() } }
-        return try run(e, in: Scope(parent: localScope ? nil : caller)) { scope in
-            for index in 0..<min(symbols.count, values.count) { bind(symbols[index], values[index], in: scope) }
-        }
+        return try run(e, in: Scope(parent: localScope ? nil : caller)) { bind(symbols, values, in: $0) }
     }
 
     /// Evaluates the rule in `scope`, an empty scope with the parent the rule should have:
@@ -69,6 +67,12 @@ public final class Rule: Sendable {
         } catch .breakOut {
             return e.breakValue  // a break never crosses a rule
         }
+    }
+
+    /// Binds `values[i]` under `symbols[i]` in the rule's `scope` (extra names without a value
+    /// are left unbound), except the locked arguments.
+    func bind(_ symbols: [Symbol], _ values: [Value], in scope: Scope) {
+        for index in 0..<min(symbols.count, values.count) { bind(symbols[index], values[index], in: scope) }
     }
 
     /// Binds a passed argument in the rule's `scope`, unless the argument is locked.

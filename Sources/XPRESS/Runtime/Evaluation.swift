@@ -95,7 +95,6 @@ final class Evaluation {
     @exclusivity(unchecked) var steps = 0
     /// Whether every element evaluated is traced.
     @exclusivity(unchecked) var tracing: Bool
-    private let traceByDefault: Bool
     @exclusivity(unchecked) private var scripts: ScriptEngine?
 
     init(settings: EvaluationSettings, host: Scope) {
@@ -105,7 +104,6 @@ final class Evaluation {
         self.ruleScope = host
         self.stepLimit = settings.options.stepLimit
         self.tracing = settings.options.trace
-        self.traceByDefault = settings.options.trace
     }
 
     /// Runs `rule` called at the top, in the empty scope kept for that between calls of a
@@ -127,7 +125,7 @@ final class Evaluation {
         ruleScope = host
         currentRule = nil
         steps = 0
-        tracing = traceByDefault
+        tracing = settings.options.trace
         // Each store below releases what it replaces, which costs even when that is nothing.
         if !frames.isEmpty { frames.removeAll(keepingCapacity: true) }
         if !breakValue.isNull { breakValue = .null }
