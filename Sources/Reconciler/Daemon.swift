@@ -121,7 +121,7 @@ public final class Daemon: @unchecked Sendable {
         running.insert(key)
         group.enter()
         let engine = self.engine
-        DispatchQueue.global().async { [self] in
+        startThread(named: "recon.run") { [self] in
             defer {
                 lock.lock()
                 running.remove(key)

@@ -752,14 +752,18 @@ final class BatchWriter: @unchecked Sendable {
     }
 }
 
-/// Work started on another thread now, its result collected later.
+/// Work started on a thread of its own now, its result collected later.
+///
+/// Not on a Dispatch global queue: that pool is only as wide as the machine has cores and does
+/// not grow when its workers block, so if every worker is a caller waiting in `value()` (runs
+/// started by `recon serve`, parallel tests), the work would stay queued behind them forever.
 final class Background<Value>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     /// Written by the working thread before it signals `done`.
     private var result: Result<Value, any Error>?
 
     init(_ work: @escaping @Sendable () throws -> Value) {
-        DispatchQueue.global().async { [self] in
+        startThread(named: "recon.background") { [self] in
             result = Result(catching: work)
             done.signal()
         }
@@ -771,4 +775,11 @@ final class Background<Value>: @unchecked Sendable {
         done.signal()  // later calls return at once
         return try result!.get()
     }
+}
+
+/// Runs `body` on a new thread: for work that others block on (see `Background`).
+func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
+    let thread = Thread(block: body)
+    thread.name = name
+    thread.start()
 }

@@ -76,7 +76,7 @@ private func outcome(_ deployed: Deployed) throws -> [String] {
         for i in 0..<count { csv += "acct\(i),a\(i)@x,,\n" }
         let deployed = try Deployed(repositoryURL: server.url, ["config.xml": hrConfiguration(policy: ""), "hr.csv": csv])
         let outage = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
+        Thread.detachNewThread {  // not a Dispatch worker: this test blocks one until it is done
             // Once the run has written some index rows, stop the server for three seconds.
             let deadline = Date().addingTimeInterval(60)
             while Date() < deadline, (try? server.execute("SELECT count(*) FROM account_index")).flatMap(Int.init) ?? 0 < 500 {

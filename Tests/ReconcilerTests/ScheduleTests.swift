@@ -172,7 +172,7 @@ final class FakeClock: @unchecked Sendable {
         let clock = FakeClock("2026-11-20T00:00:01Z")
         let daemon = try Daemon(engine: deployed.engine, server: "test", clock: clock.read, log: { _ in })
         #expect(daemon.tick().count == 1)
-        while try deployed.repository.tasks(resource: "HR", name: "Reconcile", limit: 1).isEmpty {}
+        while try deployed.repository.tasks(resource: "HR", name: "Reconcile", limit: 1).isEmpty { usleep(1_000) }
         daemon.stop()
         let task = try #require(try deployed.repository.tasks(resource: "HR", name: "Reconcile", limit: 1).first)
         #expect(task.status == "failed" && task.cancelled)
