@@ -36,3 +36,27 @@ import Testing
         #expect(log.all.isEmpty)
     }
 }
+
+/// Work a run waits for (its index rows loading beside it) starts even when every Dispatch
+/// worker is busy waiting: `recon serve`'s runs and parallel tests block workers that way, and
+/// the global pool, as wide as the machine, does not grow for them (CI once hung 90 minutes).
+@Suite struct BackgroundTests {
+    @Test func workStartsWhileEveryDispatchWorkerIsBlocked() throws {
+        let release = DispatchSemaphore(value: 0)
+        let blockers = ProcessInfo.processInfo.activeProcessorCount * 32
+        for _ in 0..<blockers { DispatchQueue.global().async { release.wait() } }
+        defer { for _ in 0..<blockers { release.signal() } }
+        let finished = DispatchSemaphore(value: 0)
+        let work = Background { 42 }
+        Thread.detachNewThread {
+            if (try? work.value()) == 42 { finished.signal() }
+        }
+        #expect(finished.wait(timeout: .now() + 5) == .success)
+    }
+
+    @Test func anErrorIsThrownByEveryCallForTheValue() {
+        let work = Background { () throws -> Int in throw RepositoryError("lost") }
+        #expect(throws: RepositoryError.self) { try work.value() }
+        #expect(throws: RepositoryError.self) { try work.value() }
+    }
+}
