@@ -42,21 +42,10 @@ struct LintBenchmark {
 
     private func measure(_ name: String, _ files: [String], _ rulecheck: String, _ xmllint: String) throws -> Row {
         // Warm the page cache once, then take the best of three runs of each.
-        _ = try runProcess(xmllint, ["--noout"] + files)
-        let rulecheckSeconds = try (0..<3).map { _ in try time { _ = try runProcess(rulecheck, ["--format", "json", "--output", "/dev/null"] + files) } }.min()!
-        let xmllintSeconds = try (0..<3).map { _ in try time { _ = try runProcess(xmllint, ["--noout"] + files) } }.min()!
+        _ = try ChildProcess.run(xmllint, ["--noout"] + files)
+        let rulecheckSeconds = try (0..<3).map { _ in try time { _ = try ChildProcess.run(rulecheck, ["--format", "json", "--output", "/dev/null"] + files) } }.min()!
+        let xmllintSeconds = try (0..<3).map { _ in try time { _ = try ChildProcess.run(xmllint, ["--noout"] + files) } }.min()!
         return Row(name: name, files: files.count, rulecheckSeconds: rulecheckSeconds, xmllintSeconds: xmllintSeconds)
-    }
-
-    private func runProcess(_ path: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 
     /// A realistic rule file: a correlation rule, a confirmation rule and a library rule.

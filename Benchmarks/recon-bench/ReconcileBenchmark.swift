@@ -59,19 +59,10 @@ struct ReconcileBenchmark {
         SELECT count(*) FROM accounts a JOIN users u ON u.email = a.email;
 
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [":memory:"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
         var result = ""
         let seconds = try time {
-            try process.run()
-            input.fileHandleForWriting.write(Data(script.utf8))
-            try input.fileHandleForWriting.close()
-            result = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let outcome = try ChildProcess.run("/usr/bin/sqlite3", [":memory:"], input: Data(script.utf8), captureOutput: true)
+            result = String(decoding: outcome.output, as: UTF8.self)
         }
         guard result.trimmingCharacters(in: .whitespacesAndNewlines) == String(accounts) else {
             throw BenchmarkError("sqlite3 joined \(result) rows, expected \(accounts) (is sqlite3 installed?)")
