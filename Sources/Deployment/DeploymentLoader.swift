@@ -80,9 +80,19 @@ public struct DeploymentLoader {
 
     // MARK: Reading
 
+    /// The names of the objects `read` loads.
+    private static let objectNames: Set<String> = ["Resource", "Administrator", "Form", "ReconcilePolicy", "ReverseSyncPolicy"]
+
+    /// Whether `document` holds an object the loader reads (a resource, administrator, form or
+    /// policy): the others load with `LoadedDocument.withoutTree`.
+    public static func readsObjects(in document: LoadedDocument) -> Bool {
+        guard let root = document.root else { return false }
+        return (root.name == "Waveset" ? root.elements : [root]).contains { objectNames.contains($0.name) }
+    }
+
     private mutating func read(_ document: LoadedDocument) {
         guard let root = document.root else { return }
-        for object in root.name == "Waveset" ? root.elements : [root] {
+        for object in root.name == "Waveset" ? root.elements : [root] where Self.objectNames.contains(object.name) {
             switch object.name {
             case "Resource": readResource(object)
             case "Administrator": readAdministrator(object)

@@ -5,17 +5,16 @@ import XPRESS
 /// The checks that need more than the loader: scopes (XP0201, XP0203, XP0205), subtype
 /// contracts (XP0301, XP0302), scripts (XP0501), deprecated elements (XP0601) and constant
 /// conditions (XP0602). Works on the loader's XML tree; never evaluates anything.
+///
+/// A document is analysed on its own, so that its tree can be freed right after; a call to a
+/// function the document does not define is kept in `unresolvedCalls` and reported once every
+/// linted file's functions are known (`UnresolvedCall.finding(knownFunctions:)`).
 struct DocumentAnalysis {
     private(set) var findings: [Diagnostic] = []
-    /// `defun` names found anywhere in the linted files (a non-local rule may call its
-    /// caller's functions).
-    let knownFunctions: Set<String>
+    private(set) var unresolvedCalls: [UnresolvedCall] = []
 
-    init(knownFunctions: Set<String>) { self.knownFunctions = knownFunctions }
-
-    private mutating func add(_ id: String, _ message: String, at location: SourcePosition, severity: Severity? = nil) {
-        findings.append(Diagnostic(id: id, severity: severity ?? LintCatalogue.rule(id)?.severity ?? .warning,
-                                   message: message, location: location))
+    private mutating func add(_ id: String, _ message: String, at location: SourcePosition) {
+        findings.append(LintCatalogue.finding(id, message, at: location))
     }
 
     /// Analyses every object of a document.
@@ -27,9 +26,10 @@ struct DocumentAnalysis {
         if element.name == "Rule" { analyseRule(element); return }
         for child in element.elements {
             if XPRESSLanguage.isFunction(child.name) {
-                var walker = ScopeWalker(rule: nil, knownFunctions: knownFunctions, definedInRoot: defunNames(in: child))
+                var walker = ScopeWalker(rule: nil, definedInRoot: defunNames(in: child))
                 walker.walk(child)
                 findings += walker.findings
+                unresolvedCalls += walker.unresolvedCalls
             } else {
                 visitObject(child)
             }
@@ -61,10 +61,11 @@ struct DocumentAnalysis {
         }
         let context = ScopeWalker.RuleContext(name: name, localScope: localScope,
                                               bound: Set(arguments.map(\.0) + inputs), setTargets: setTargets(in: element))
-        var walker = ScopeWalker(rule: context, knownFunctions: knownFunctions, definedInRoot: defunNames(in: element))
+        var walker = ScopeWalker(rule: context, definedInRoot: defunNames(in: element))
         for argument in arguments.map(\.1) { for value in argument.elements { walker.walk(value) } }
         for body in bodies { walker.walk(body) }
         findings += walker.findings
+        unresolvedCalls += walker.unresolvedCalls
         let read = walker.referenced
 
         for (argument, declaration) in arguments where !read.contains(argument) {
@@ -133,6 +134,26 @@ struct DocumentAnalysis {
     }
 }
 
+/// A `<call>` of a function its object does not define (XP0203). Whether that is an error
+/// depends on the other linted files: when one of them defines the function and the caller
+/// may provide it (the call is not in a localScope rule), it is only a warning.
+struct UnresolvedCall: Sendable {
+    let name: String
+    let location: SourcePosition
+    /// False inside a localScope rule, which sees no caller's functions.
+    let callerMayProvide: Bool
+
+    /// `knownFunctions`: the `defun` names of every linted and context file.
+    func finding(knownFunctions: Set<String>) -> Diagnostic {
+        if callerMayProvide && knownFunctions.contains(name) {
+            return Diagnostic(id: "XP0203", severity: .warning,
+                              message: "no <defun name='\(name)'> here; another file defines one, so this works only if the caller's scope has it",
+                              location: location)
+        }
+        return LintCatalogue.finding("XP0203", "no <defun name='\(name)'> is in scope", at: location)
+    }
+}
+
 /// Literal names passed to `env.get('x')` / `env.put('x', ...)` in a script.
 enum ScriptReferences {
     static func names(in source: String, call: String) -> Set<String> {
@@ -155,7 +176,7 @@ enum ScriptReferences {
 
 /// Walks one expression tree keeping the lexical scopes, reporting unbound names, unknown
 /// functions, script syntax, deprecated elements and constant conditions, and collecting every
-/// name read.
+/// name read. Calls of functions not defined in the walked object are left in `unresolvedCalls`.
 struct ScopeWalker {
     struct RuleContext {
         let name: String
@@ -165,21 +186,19 @@ struct ScopeWalker {
     }
 
     let rule: RuleContext?
-    let knownFunctions: Set<String>
     let definedInRoot: Set<String>
     private var scopes: [Set<String>] = [[]]
     private(set) var referenced: Set<String> = []
     private(set) var findings: [Diagnostic] = []
+    private(set) var unresolvedCalls: [UnresolvedCall] = []
 
-    init(rule: RuleContext?, knownFunctions: Set<String>, definedInRoot: Set<String>) {
+    init(rule: RuleContext?, definedInRoot: Set<String>) {
         self.rule = rule
-        self.knownFunctions = knownFunctions
         self.definedInRoot = definedInRoot
     }
 
-    private mutating func add(_ id: String, _ message: String, at location: SourcePosition, severity: Severity? = nil) {
-        findings.append(Diagnostic(id: id, severity: severity ?? LintCatalogue.rule(id)?.severity ?? .warning,
-                                   message: message, location: location))
+    private mutating func add(_ id: String, _ message: String, at location: SourcePosition) {
+        findings.append(LintCatalogue.finding(id, message, at: location))
     }
 
     /// A name read at `location`: recorded, and reported when nothing binds it.
@@ -239,11 +258,7 @@ struct ScopeWalker {
             inScope(parameters) { walker in children.filter { $0.name != "defarg" }.forEach { walker.walk($0) } }
         case "call":
             if let name = element.attribute("name"), !definedInRoot.contains(name) {
-                if knownFunctions.contains(name), rule.map({ !$0.localScope }) ?? true {
-                    add("XP0203", "no <defun name='\(name)'> here; another file defines one, so this works only if the caller's scope has it", at: element.location, severity: .warning)
-                } else {
-                    add("XP0203", "no <defun name='\(name)'> is in scope", at: element.location)
-                }
+                unresolvedCalls.append(UnresolvedCall(name: name, location: element.location, callerMayProvide: rule.map { !$0.localScope } ?? true))
             }
             children.forEach { walk($0) }
         case "argument":

@@ -16,6 +16,11 @@ public struct LintRule: Sendable {
 public enum LintCatalogue {
     public static func rule(_ id: String) -> LintRule? { byID[id] }
 
+    /// A finding of rule `id` at the rule's catalogued severity.
+    static func finding(_ id: String, _ message: String, at location: SourcePosition) -> Diagnostic {
+        Diagnostic(id: id, severity: rule(id)?.severity ?? .warning, message: message, location: location)
+    }
+
     static let byID: [String: LintRule] = Dictionary(uniqueKeysWithValues: all.map { ($0.id, $0) })
 
     private static func doc(_ body: String) -> String { "<Waveset>\n\(body)\n</Waveset>\n" }

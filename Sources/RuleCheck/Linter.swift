@@ -36,21 +36,15 @@ public enum Linter {
         do { files = try RuleLoader.files(in: paths).filter { !configuration.ignores($0) } } catch {
             throw LintFailure(description: "\(error)")
         }
-        let linted = loadAll(files)
+        let linted = loadAll(files, analyse: true)
         var contextFiles: [String] = []
         if let contextDirectory, FileManager.default.fileExists(atPath: contextDirectory) {
             let lintedPaths = Set(files.map(canonical))
             contextFiles = ((try? RuleLoader.files(in: [contextDirectory])) ?? []).filter { !lintedPaths.contains(canonical($0)) }
         }
-        let context = loadAll(contextFiles)
+        let context = loadAll(contextFiles, analyse: false)
 
         let knownFunctions = Set((linted + context).flatMap(\.functions))
-        let analyses = parallelMap(linted) { file -> [Diagnostic] in
-            guard let root = file.loaded.root else { return [] }
-            var analysis = DocumentAnalysis(knownFunctions: knownFunctions)
-            analysis.analyse(root)
-            return analysis.findings
-        }
         let includesStandardLibrary = (linted + context).contains(where: \.isStandardLibrary)
         let (library, linkProblems) = RuleLoader.link(linted.map(\.loaded) + context.map(\.loaded),
                                                       includeStandardLibrary: !includesStandardLibrary)
@@ -59,9 +53,10 @@ public enum Linter {
         for problem in linkProblems + deploymentProblems { crossFile[problem.location.file, default: []].append(problem) }
 
         var findings: [Diagnostic] = []
-        for (index, file) in linted.enumerated() {
+        for file in linted {
             var suppressions = file.suppressions
-            let raw = file.loaded.diagnostics + analyses[index] + (crossFile[file.path] ?? [])
+            let calls = file.unresolvedCalls.map { $0.finding(knownFunctions: knownFunctions) }
+            let raw = file.loaded.diagnostics + file.findings + calls + (crossFile[file.path] ?? [])
             for finding in raw {
                 guard let adjusted = apply(configuration, to: finding), !suppressions.suppresses(adjusted) else { continue }
                 findings.append(adjusted)
@@ -99,16 +94,23 @@ public enum Linter {
 
     private static func canonical(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
 
-    /// A file read, parsed and loaded.
+    /// A file read, parsed, loaded and (when linted) analysed.
     struct LoadedFile: Sendable {
         let path: String
+        /// Without its XML tree unless the deployment loader reads objects from it.
         let loaded: LoadedDocument
         let suppressions: Suppressions
         let functions: [String]
         let isStandardLibrary: Bool
+        /// The document analysis' findings and the calls it left to the cross-file step.
+        let findings: [Diagnostic]
+        let unresolvedCalls: [UnresolvedCall]
     }
 
-    private static func loadAll(_ files: [String]) -> [LoadedFile] {
+    /// Loads `files` on all cores, analysing each when `analyse`. Each file is done with in one
+    /// pass and its tree freed, so memory stays near the size of the compiled rules rather than
+    /// of every parsed tree at once (and a large lint spends less time faulting pages in).
+    private static func loadAll(_ files: [String], analyse: Bool) -> [LoadedFile] {
         parallelMap(files) { path in
             let document: XMLDocument
             var isStandardLibrary = false
@@ -126,8 +128,12 @@ public enum Linter {
                 element.elements.forEach(visit)
             }
             document.root.map(visit)
-            return LoadedFile(path: path, loaded: RuleLoader.load(document), suppressions: Suppressions(document: document),
-                              functions: functions, isStandardLibrary: isStandardLibrary)
+            var analysis = DocumentAnalysis()
+            if analyse, let root = document.root { analysis.analyse(root) }
+            let loaded = RuleLoader.load(document)
+            return LoadedFile(path: path, loaded: DeploymentLoader.readsObjects(in: loaded) ? loaded : loaded.withoutTree,
+                              suppressions: Suppressions(document: document), functions: functions, isStandardLibrary: isStandardLibrary,
+                              findings: analysis.findings, unresolvedCalls: analysis.unresolvedCalls)
         }
     }
 

@@ -81,6 +81,27 @@ func lint(_ files: [String: String], configuration: LintConfiguration = LintConf
         #expect(finding.message.contains("caller's scope"))
     }
 
+    /// Each file is analysed alone, its calls settled once every file's functions are known:
+    /// a function another file defines is a warning where a caller could provide it, an error
+    /// in a localScope rule or when no file defines it.
+    @Test func callsOfFunctionsDefinedInAnotherFileAreSettledAcrossFiles() throws {
+        let (report, _) = try lint([
+            "a.xml": """
+            <Waveset>
+              <Rule name='Open'><call name='helper'><i>1</i></call></Rule>
+              <Rule name='Closed' localScope='true'><call name='helper'><i>1</i></call></Rule>
+              <Rule name='Lost'><call name='nowhere'><i>1</i></call></Rule>
+            </Waveset>
+            """,
+            "b.xml": "<Rule name='Lib'><block><defun name='helper'><defarg name='n'/><ref>n</ref></defun><call name='helper'><i>2</i></call></block></Rule>",
+        ])
+        let calls = report.findings.filter { $0.id == "XP0203" }.map { ($0.location.line, $0.severity, $0.message.contains("another file defines one")) }
+        #expect(calls.count == 3)
+        #expect(calls.contains { $0 == (2, .warning, true) })
+        #expect(calls.contains { $0 == (3, .error, false) })
+        #expect(calls.contains { $0 == (4, .error, false) })
+    }
+
     @Test func subtypeInputsAndWorkflowArgumentsAreBound() throws {
         let (report, _) = try lint(["r.xml": """
         <Waveset>
