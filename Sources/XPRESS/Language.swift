@@ -16,8 +16,8 @@ public enum XPRESSLanguage {
     /// The variable a path starts from (`account` for `account.email[#0]`); nil for host-scope
     /// paths (`:x`), computed paths and malformed ones.
     public static func pathRoot(_ path: String) -> String? {
-        guard !Template.mayHoldReferences(path), case .success(let parsed) = Path.parse(path), !parsed.fromHost else { return nil }
-        return parsed.root.name
+        guard !Template.mayHoldReferences(path), case .success(let parsed) = Path.parseParts(path), !parsed.fromHost else { return nil }
+        return parsed.rootName
     }
 
     /// True when `text` may hold a `$(...)` reference.

@@ -31,6 +31,12 @@ struct Path: Sendable, CustomStringConvertible {
     /// Parses a path; a failure says why it is malformed. Works on UTF-8 bytes: paths are
     /// parsed for every `ref` at load time and for every computed path at run time.
     static func parse(_ text: String) -> Result<Path, PathError> {
+        parseParts(text).map { Path(text: text, fromHost: $0.fromHost, root: Symbol($0.rootName), steps: $0.steps) }
+    }
+
+    /// What `parse` finds, before the root name is interned: tools that only look at a path's
+    /// root (the linter, for every `ref`) need not take the symbol table's lock.
+    static func parseParts(_ text: String) -> Result<(fromHost: Bool, rootName: String, steps: [Step]), PathError> {
         let bytes = Array(text.utf8)
         var start = 0, end = bytes.count
         while start < end, isSpace(bytes[start]) { start += 1 }
@@ -71,7 +77,7 @@ struct Path: Sendable, CustomStringConvertible {
         }
         closeName(end)
         guard let rootName, !rootName.isEmpty else { return .failure(PathError("empty path")) }
-        return .success(Path(text: text, fromHost: fromHost, root: Symbol(rootName), steps: steps))
+        return .success((fromHost, rootName, steps))
     }
 
     @inline(__always) private static func isSpace(_ byte: UInt8) -> Bool {

@@ -91,26 +91,27 @@ public enum RuleLoader {
     public static func link(_ documents: [LoadedDocument], includeStandardLibrary: Bool = true) -> (RuleLibrary, [Diagnostic]) {
         let all = (includeStandardLibrary ? [standardLibrary] : []) + documents
         var diagnostics: [Diagnostic] = []
-        var seen: [String: Rule] = [:]
-        var rules: [Rule] = []
-        for rule in all.flatMap(\.rules) {
-            if let first = seen[rule.name] {
-                diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.duplicateRule, message: "rule '\(rule.name)' is defined twice",
-                                              location: rule.location,
-                                              notes: [.init(location: first.location, message: "first defined here")]))
-                continue
+        var byName: [String: Rule] = [:]
+        byName.reserveCapacity(all.reduce(0) { $0 + $1.rules.count })
+        for document in all {
+            for rule in document.rules {
+                if let first = byName[rule.name] {
+                    diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.duplicateRule, message: "rule '\(rule.name)' is defined twice",
+                                                  location: rule.location,
+                                                  notes: [.init(location: first.location, message: "first defined here")]))
+                    continue
+                }
+                byName[rule.name] = rule
             }
-            seen[rule.name] = rule
-            rules.append(rule)
         }
         for document in all {
-            for reference in document.ruleReferences where seen[reference.name] == nil {
+            for reference in document.ruleReferences where byName[reference.name] == nil {
                 diagnostics.append(Diagnostic(id: XPRESSDiagnosticID.unknownRule,
                                               message: "no loaded file defines a rule named '\(reference.name)'",
                                               location: reference.location))
             }
         }
-        return (RuleLibrary(rules), diagnostics)
+        return (RuleLibrary(byName: byName), diagnostics)
     }
 }
 
