@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reconciler
 import Repository
 
 /// `recon-bench`: the project's performance figures, each against a baseline measured in the
@@ -40,6 +41,7 @@ struct ReconBench: ParsableCommand {
 
         func run() throws {
             SQLiteLibrary.configure()
+            ReleasedMemory.mapLargeAllocations()
             let kinds = try kinds.split(separator: ",").map { name in
                 guard let kind = ReconcileBenchmark.Kind(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                     throw ValidationError("unknown resource type '\(name)'; use FlatFile or DatabaseTable")

@@ -116,12 +116,12 @@ public final class Daemon: @unchecked Sendable {
         return started
     }
 
-    /// Runs `work` on its own thread, counted against `parallelism` under `key`.
+    /// Runs `work` alongside the caller (`runAlongside`), counted against `parallelism` under `key`.
     private func launch(_ key: String, _ work: @escaping @Sendable (Engine) throws -> Void) {
         running.insert(key)
         group.enter()
         let engine = self.engine
-        startThread(named: "recon.run") { [self] in
+        runAlongside(named: "recon.run") { [self] in
             defer {
                 lock.lock()
                 running.remove(key)

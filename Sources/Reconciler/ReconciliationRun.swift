@@ -752,18 +752,14 @@ final class BatchWriter: @unchecked Sendable {
     }
 }
 
-/// Work started on a thread of its own now, its result collected later.
-///
-/// Not on a Dispatch global queue: that pool is only as wide as the machine has cores and does
-/// not grow when its workers block, so if every worker is a caller waiting in `value()` (runs
-/// started by `recon serve`, parallel tests), the work would stay queued behind them forever.
+/// Work started alongside now (`runAlongside`), its result collected later.
 final class Background<Value>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     /// Written by the working thread before it signals `done`.
     private var result: Result<Value, any Error>?
 
     init(_ work: @escaping @Sendable () throws -> Value) {
-        startThread(named: "recon.background") { [self] in
+        runAlongside(named: "recon.background") { [self] in
             result = Result(catching: work)
             done.signal()
         }
@@ -777,9 +773,12 @@ final class Background<Value>: @unchecked Sendable {
     }
 }
 
-/// Runs `body` on a new thread: for work that others block on (see `Background`).
-func startThread(named name: String, _ body: @escaping @Sendable () -> Void) {
-    let thread = Thread(block: body)
-    thread.name = name
-    thread.start()
+/// Runs `body` on a serial queue of its own, for work that others block on (`Background`, the
+/// daemon's runs). Not on `DispatchQueue.global()`: that pool is only as wide as the machine
+/// has cores and does not grow when its workers block, so if every worker is waiting for such
+/// work (runs started by `recon serve`, parallel tests), the work stays queued behind them
+/// forever. A queue of its own gets a thread whatever the pool is doing, and reuses Dispatch's
+/// idle threads (and their malloc arenas) rather than starting one per call.
+func runAlongside(named name: String, _ body: @escaping @Sendable () -> Void) {
+    DispatchQueue(label: name).async(execute: body)
 }

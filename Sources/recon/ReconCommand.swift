@@ -44,6 +44,7 @@ struct ReconCommand: ParsableCommand {
     /// Usage errors exit with 2, as configuration errors do (engine spec section 5).
     static func main() {
         SQLiteLibrary.configure()
+        ReleasedMemory.mapLargeAllocations()
         do {
             var command = try parseAsRoot(movingGlobalOptionsLast(Array(CommandLine.arguments.dropFirst())))
             try command.run()
