@@ -103,9 +103,10 @@ struct ReconciliationRun {
         var seen = SeenAccounts(known: previous.count, claimed: claims.count)
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
-        var stream: any AccountStream = try options.accounts.map { ids in
-            SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
-        } ?? adapter.accounts()
+        // The resource's accounts are read and parsed on the other core while they are classified here.
+        let readAhead = options.accounts == nil ? ReadAhead(try adapter.accounts()) : nil
+        defer { readAhead?.close() }
+        var stream: any AccountStream = try readAhead ?? SelectedAccounts(accounts: options.accounts!.sorted().compactMap { try adapter.account(id: $0) })
         while stopped == nil, let account = try stream.next() {
             if let part, !part.contains(account.id) { continue }
             let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
@@ -131,6 +132,7 @@ struct ReconciliationRun {
             }
             try handle(outcome, pending: &pending)
         }
+        readAhead?.close()  // a run stopped early leaves the rest unread
         if stopped == nil && !summary.cancelled {
             // Step 2: linked accounts that do not exist; step 3: expected accounts that do not.
             let unseenClaims = claims.first.ids.indices.filter { !seen.containsClaimed(at: $0) }
@@ -750,35 +752,4 @@ final class BatchWriter: @unchecked Sendable {
             throw failure
         }
     }
-}
-
-/// Work started alongside now (`runAlongside`), its result collected later.
-final class Background<Value>: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    /// Written by the working thread before it signals `done`.
-    private var result: Result<Value, any Error>?
-
-    init(_ work: @escaping @Sendable () throws -> Value) {
-        runAlongside(named: "recon.background") { [self] in
-            result = Result(catching: work)
-            done.signal()
-        }
-    }
-
-    /// Waits for the work; its value, or its error thrown.
-    func value() throws -> Value {
-        done.wait()
-        done.signal()  // later calls return at once
-        return try result!.get()
-    }
-}
-
-/// Runs `body` on a serial queue of its own, for work that others block on (`Background`, the
-/// daemon's runs). Not on `DispatchQueue.global()`: that pool is only as wide as the machine
-/// has cores and does not grow when its workers block, so if every worker is waiting for such
-/// work (runs started by `recon serve`, parallel tests), the work stays queued behind them
-/// forever. A queue of its own gets a thread whatever the pool is doing, and reuses Dispatch's
-/// idle threads (and their malloc arenas) rather than starting one per call.
-func runAlongside(named name: String, _ body: @escaping @Sendable () -> Void) {
-    DispatchQueue(label: name).async(execute: body)
 }

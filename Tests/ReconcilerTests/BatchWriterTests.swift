@@ -1,3 +1,4 @@
+import Connectors
 import Foundation
 import Repository
 import Testing
@@ -58,5 +59,65 @@ import Testing
         let work = Background { () throws -> Int in throw RepositoryError("lost") }
         #expect(throws: RepositoryError.self) { try work.value() }
         #expect(throws: RepositoryError.self) { try work.value() }
+    }
+}
+
+/// The resource's accounts are read ahead on another queue: the run must see exactly what the
+/// source gives, in order, its error after the accounts before it, and a run that stops early
+/// must stop the reader.
+@Suite struct ReadAheadTests {
+    /// `count` accounts `a0`, `a1`, ..., then `failure` (if any), counting the reads.
+    final class Source: AccountStream, @unchecked Sendable {
+        let count: Int?
+        let failure: (any Error)?
+        private let lock = NSLock()
+        private var produced = 0
+        init(count: Int?, failure: (any Error)? = nil) { self.count = count; self.failure = failure }
+        var reads: Int { lock.lock(); defer { lock.unlock() }; return produced }
+        func next() throws -> Account? {
+            lock.lock(); defer { lock.unlock() }
+            if let count, produced == count {
+                if let failure { throw failure }
+                return nil
+            }
+            produced += 1
+            return Account(id: "a\(produced - 1)", attributes: [], disabled: false)
+        }
+    }
+
+    func drain(_ stream: ReadAhead) throws -> [String] {
+        var ids: [String] = []
+        while let account = try stream.next() { ids.append(account.id) }
+        return ids
+    }
+
+    @Test(arguments: [(0, 512, 8), (1, 512, 8), (511, 512, 8), (512, 512, 8), (513, 512, 8), (5_000, 512, 8), (100, 1, 1), (100, 3, 1)])
+    func accountsComeInTheSourcesOrder(count: Int, batchSize: Int, depth: Int) throws {
+        let stream = ReadAhead(Source(count: count), batchSize: batchSize, depth: depth)
+        #expect(try drain(stream) == (0..<count).map { "a\($0)" })
+        #expect(try stream.next() == nil, "the end stays the end")
+    }
+
+    @Test func theSourcesErrorComesAfterTheAccountsBeforeIt() throws {
+        let stream = ReadAhead(Source(count: 1_000, failure: AdapterError(resource: "R", message: "duplicate id")), batchSize: 64, depth: 2)
+        var ids: [String] = []
+        let error = #expect(throws: AdapterError.self) {
+            while let account = try stream.next() { ids.append(account.id) }
+        }
+        #expect(ids == (0..<1_000).map { "a\($0)" })
+        #expect(error?.message == "duplicate id")
+    }
+
+    @Test func closingStopsTheReader() throws {
+        let source = Source(count: nil)  // endless
+        let stream = ReadAhead(source, batchSize: 16, depth: 2)
+        for _ in 0..<10 { _ = try stream.next() }
+        stream.close()
+        Thread.sleep(forTimeInterval: 0.05)
+        let reads = source.reads
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(source.reads == reads, "the reader stopped")
+        #expect(reads <= 16 * 4, "it read at most a few batches ahead")
+        #expect(try stream.next() == nil)
     }
 }
