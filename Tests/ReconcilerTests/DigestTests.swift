@@ -26,3 +26,18 @@ import Testing
         #expect(Digest.of(changed) != Digest.of(account))
     }
 }
+
+/// Digests read back from the index: what this engine wrote compares as the number it was;
+/// any other text (another writer's, or damaged) stays text and so never equals a digest.
+@Suite struct StoredDigestTests {
+    @Test(arguments: [0, 1, 0xabc, UInt64.max, Digest.value(of: Account(id: "a1", attributes: [("mail", .single("a@x"))]))])
+    func writtenDigestsReadBackAsTheirNumber(_ value: UInt64) {
+        #expect(StoredDigest(StoredDigest.number(value).text) == .number(value))
+        #expect(StoredDigest(String(value, radix: 16, uppercase: true)) == .number(value))
+    }
+
+    @Test(arguments: ["", "sha256:0a1b", "12g4", "-1", " 1f", "1ffffffffffffffff"])
+    func otherTextStaysText(_ text: String) {
+        #expect(StoredDigest(text) == .text(text))
+    }
+}
