@@ -68,16 +68,18 @@ struct Lowering {
     /// Lowers one element in expression position.
     mutating func expression(_ element: XMLElement) -> Node {
         let name = element.name
-        if let builtin = Catalogue.builtins[name] {
+        switch Catalogue.kinds[name] {
+        case .builtin(let builtin)?:
             let args = arguments(element)
             guard checkCount(element, args.count, builtin.arity) else { return placeholder(element) }
             switch builtin.form {
             case .unary(let implementation): return UnaryBuiltinNode(name, element.location, args[0], implementation)
             case .values(let implementation): return BuiltinNode(name, element.location, args, implementation)
             }
+        case .listEdit(let edit)?: return listEdit(element, edit)
+        case .xmlObject?: return xmlObject(element)
+        case .specialForm?, nil: break
         }
-        if let edit = Functions.listEdits[name] { return listEdit(element, edit) }
-        if Catalogue.xmlObjects.contains(name) { return xmlObject(element) }
         switch name {
         case "s": return ConstantNode(name, element.location, .string(element.text))
         case "i":
@@ -669,8 +671,33 @@ enum Catalogue {
     /// Where the elements that only make sense inside another belong.
     static let parentOf = ["then": "if", "else": "if", "case": "switch", "argument": "rule", "defarg": "defun"]
 
+    /// What an element name is to the lowering.
+    enum ElementKind {
+        case builtin(Builtin)
+        case listEdit(Functions.ListEdit)
+        case xmlObject
+        case specialForm
+    }
+
+    /// The names of `builtins`, `Functions.listEdits`, `xmlObjects` and `specialForms` (no name
+    /// is in two), so that each element is looked up once: loading thousands of files looks up
+    /// every element's name.
+    static let kinds: [String: ElementKind] = {
+        var kinds: [String: ElementKind] = [:]
+        for (name, builtin) in builtins { kinds[name] = .builtin(builtin) }
+        for (name, edit) in Functions.listEdits { kinds[name] = .listEdit(edit) }
+        for name in xmlObjects { kinds[name] = .xmlObject }
+        for name in specialForms { kinds[name] = .specialForm }
+        assert(kinds.count == builtins.count + Functions.listEdits.count + xmlObjects.count + specialForms.count,
+               "an element name is in two of the catalogue's tables")
+        return kinds
+    }()
+
     /// True for every XPRESS function name (not XML objects, not wrappers).
     static func isExpressionElement(_ name: String) -> Bool {
-        builtins[name] != nil || Functions.listEdits[name] != nil || specialForms.contains(name)
+        switch kinds[name] {
+        case .builtin?, .listEdit?, .specialForm?: true
+        case .xmlObject?, nil: false
+        }
     }
 }
