@@ -104,9 +104,16 @@ struct ReconciliationRun {
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
         // The resource's accounts are read and parsed on the other core while they are classified here.
-        let readAhead = options.accounts == nil ? ReadAhead(try adapter.accounts()) : nil
+        let readAhead: ReadAhead?
+        var stream: any AccountStream
+        if let ids = options.accounts {
+            readAhead = nil
+            stream = SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
+        } else {
+            let reader = ReadAhead(try adapter.accounts())
+            (readAhead, stream) = (reader, reader)
+        }
         defer { readAhead?.close() }
-        var stream: any AccountStream = try readAhead ?? SelectedAccounts(accounts: options.accounts!.sorted().compactMap { try adapter.account(id: $0) })
         while stopped == nil, let account = try stream.next() {
             if let part, !part.contains(account.id) { continue }
             let known = previous.position(of: account.id), claimed = claims.position(of: account.id)

@@ -86,17 +86,11 @@ public final class Rule: Sendable {
 public final class RuleLibrary: Sendable {
     private let rules: [String: Rule]
 
-    /// The first rule of each name.
-    public init(_ rules: [Rule]) {
-        var byName: [String: Rule] = [:]
-        for rule in rules where byName[rule.name] == nil { byName[rule.name] = rule }
-        self.rules = byName
-    }
-
+    /// The rules by name, as `RuleLoader.link` makes them (reporting duplicates).
     init(byName: [String: Rule]) { rules = byName }
 
     /// An empty library.
-    public static let empty = RuleLibrary([])
+    public static let empty = RuleLibrary(byName: [:])
 
     public func rule(named name: String) -> Rule? { rules[name] }
 
