@@ -42,10 +42,24 @@ struct LintBenchmark {
 
     private func measure(_ name: String, _ files: [String], _ rulecheck: String, _ xmllint: String) throws -> Row {
         // Warm the page cache once, then take the best of three runs of each.
-        _ = try ChildProcess.run(xmllint, ["--noout"] + files)
-        let rulecheckSeconds = try (0..<3).map { _ in try time { _ = try ChildProcess.run(rulecheck, ["--format", "json", "--output", "/dev/null"] + files) } }.min()!
-        let xmllintSeconds = try (0..<3).map { _ in try time { _ = try ChildProcess.run(xmllint, ["--noout"] + files) } }.min()!
+        try timed(xmllint, ["--noout"] + files, succeeding: [0])
+        let rulecheckSeconds = try (0..<3).map { _ in
+            try timed(rulecheck, ["--format", "json", "--output", "/dev/null"] + files, succeeding: [0, 1])  // 1: errors found
+        }.min()!
+        let xmllintSeconds = try (0..<3).map { _ in try timed(xmllint, ["--noout"] + files, succeeding: [0]) }.min()!
         return Row(name: name, files: files.count, rulecheckSeconds: rulecheckSeconds, xmllintSeconds: xmllintSeconds)
+    }
+
+    /// Seconds `program` took; throws when it exits otherwise than `succeeding` (a crash would
+    /// otherwise pass for a fast run).
+    @discardableResult
+    private func timed(_ program: String, _ arguments: [String], succeeding: Set<Int32>) throws -> Double {
+        var status: Int32 = 0
+        let seconds = try time { status = try ChildProcess.run(program, arguments).status }
+        guard succeeding.contains(status) else {
+            throw BenchmarkError("\(URL(fileURLWithPath: program).lastPathComponent) exited with status \(status)")
+        }
+        return seconds
     }
 
     /// A realistic rule file: a correlation rule, a confirmation rule and a library rule.
