@@ -280,7 +280,7 @@ struct ReconciliationRun {
     private func expectedAccountID(of userName: String) throws -> String {
         guard let rule = resource.attribute("accountIdRule"), !rule.isEmpty else { return userName }
         guard let user = try repository.user(named: userName) else { return userName }
-        let view = Values.userView(user, accounts: try repository.indexEntries(owner: userName))
+        let view = Values.userView(user, accounts: try repository.indexEntries(linkedBy: user))
         let id = try evaluator.call(rule: rule, arguments: [("userview", view)]).stringValue
         return id.isEmpty ? userName : id
     }
@@ -556,7 +556,7 @@ struct ReconciliationRun {
     /// CREATE_ACCOUNT: the user form over the user builds the account's attributes.
     private func accountAttributes(for user: User, accountID: String) throws -> [(name: String, value: AttributeValue)] {
         let form = try userForm()
-        let view = Values.userView(user, accounts: try repository.indexEntries(owner: user.name))
+        let view = Values.userView(user, accounts: try repository.indexEntries(linkedBy: user))
         let result = try FormRunner(form: form, evaluator: evaluator).run(account: .map([("accountId", .string(accountID))]), view: view)
         var attributes: [(name: String, value: AttributeValue)] = [(resource.accountIdAttribute, .single(accountID))]
         for (name, value) in result.accountAttributes[resource.name] ?? [] where name != resource.accountIdAttribute {

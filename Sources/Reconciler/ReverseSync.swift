@@ -193,7 +193,7 @@ public struct ReverseSync: Sendable {
         if let confirmation = policy.confirmationRule.value {
             candidates = try candidates.filter { name in
                 guard let user = try repository.user(named: name) else { return false }
-                let view = Values.userView(user, accounts: try repository.indexEntries(owner: name))
+                let view = Values.userView(user, accounts: try repository.indexEntries(linkedBy: user))
                 return Values.verdict(try evaluator.call(rule: confirmation, arguments: [("userview", view), ("account", accountValue)]))
             }
         }
@@ -333,7 +333,7 @@ public struct ReverseSync: Sendable {
         guard let adminName = policy.proxyAdministrator.value, let admin = engine.deployment.administrators[adminName],
               let formName = admin.userForm, let form = engine.deployment.forms[formName],
               let user = try repository.user(named: owner) else { return }
-        let view = Values.userView(user, accounts: try repository.indexEntries(owner: owner))
+        let view = Values.userView(user, accounts: try repository.indexEntries(linkedBy: user))
         let result = try FormRunner(form: form, evaluator: Evaluator(library: engine.deployment.library)).run(account: Values.account(account), view: view)
         var attributes: [String: AttributeValue] = [:]
         for (name, value) in result.userAttributes { if let value { attributes[name] = value } }

@@ -37,6 +37,8 @@ public protocol IdentityRepository: Sendable {
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
     func indexEntries(owner: String) throws -> [IndexEntry]
+    /// The index rows of the accounts `user` links (what a user view shows of them).
+    func indexEntries(linkedBy user: User) throws -> [IndexEntry]
     func searchIndex(_ query: IndexQuery) throws -> [IndexEntry]
     func history(resource: String, accountID: String) throws -> [(at: Int64, task: Int64?, situation: String, owner: String?, action: String?)]
 

@@ -215,7 +215,7 @@ public struct Candidate: Sendable, Hashable {
     public var name: String
     /// Nil unless asked for (or when the user vanished meanwhile).
     public var user: User?
-    /// The Account Index rows the user owns, when the user is given.
+    /// The Account Index rows of the accounts the user links, when the user is given.
     public var accounts: [IndexEntry]
 
     public init(name: String, user: User? = nil, accounts: [IndexEntry] = []) {

@@ -50,6 +50,17 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         try database.read { db in try Self.loadUser(name, db) }
     }
 
+    /// The index rows of the accounts `user` links, in the order of the links: what a user view
+    /// shows of them. A user without links costs no query (a correlated account's candidate
+    /// usually has none), and a linked account whose row has another owner or none (a
+    /// COLLISION) is still the user's.
+    private static func linkedEntries(_ user: User, _ db: any SQLConnection) throws -> [IndexEntry] {
+        try user.accounts.sorted().compactMap { link in
+            try db.row("SELECT \(entryColumns) FROM account_index_swept WHERE resource = ? AND account_id = ?",
+                       .text(link.resource), .text(link.accountID)).map(entry)
+        }
+    }
+
     private static func ownedEntries(_ owner: String, _ db: any SQLConnection) throws -> [IndexEntry] {
         try db.rows("SELECT \(entryColumns) FROM account_index_swept WHERE owner = ? ORDER BY resource, account_id", .text(owner)).map(entry)
     }
@@ -107,7 +118,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             }
             return try found.map { name in
                 guard withUsers, let user = try Self.loadUser(name, db) else { return Candidate(name: name) }
-                return Candidate(name: name, user: user, accounts: try Self.ownedEntries(name, db))
+                return Candidate(name: name, user: user, accounts: try Self.linkedEntries(user, db))
             }
         }
     }
@@ -254,6 +265,11 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             try db.row("SELECT \(Self.entryColumns) FROM account_index_swept WHERE resource = ? AND account_id = ?", .text(resource), .text(accountID))
                 .map(Self.entry)
         }
+    }
+
+    public func indexEntries(linkedBy user: User) throws -> [IndexEntry] {
+        guard !user.accounts.isEmpty else { return [] }
+        return try database.read { db in try Self.linkedEntries(user, db) }
     }
 
     public func indexEntries(owner: String) throws -> [IndexEntry] {

@@ -67,10 +67,20 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try candidates([], example) == ["alice", "Émile"])
         #expect(try candidates(["albert", "Émile"], example) == ["Émile"])
         #expect(try candidates([], []) == [])
-        try repository.write { try $0.upsertIndex(IndexEntry(resource: "HR", accountID: "e1", owner: "alice", situation: "CONFIRMED",
-                                                            attributes: [], digest: "1", lastSeen: 1, lastReconciled: 1, explanation: nil)) }
+        // The candidate comes with the index rows of the accounts it links: e1 (a COLLISION row,
+        // owned by nobody) but not e2, which names alice as its owner without a link.
+        try repository.write { writer in
+            try writer.upsertIndex(IndexEntry(resource: "HR", accountID: "e1", owner: nil, situation: "COLLISION",
+                                              attributes: [AccountAttribute(name: "dept", value: .single("Ops"))],
+                                              digest: "1", lastSeen: 1, lastReconciled: 1, explanation: nil))
+            try writer.upsertIndex(IndexEntry(resource: "HR", accountID: "e2", owner: "alice", situation: "UNASSIGNED",
+                                              attributes: [], digest: "2", lastSeen: 1, lastReconciled: 1, explanation: nil))
+        }
         let alice = try #require(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: true).first)
         #expect(alice.user == (try repository.user(named: "alice")) && alice.accounts.map(\.accountID) == ["e1"])
+        #expect(alice.accounts.first?.attributes == [AccountAttribute(name: "dept", value: .single("Ops"))])
+        #expect(try repository.indexEntries(linkedBy: #require(alice.user)).map(\.accountID) == ["e1"])
+        #expect(try repository.indexEntries(linkedBy: User(name: "albert")).isEmpty)
         #expect(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: false).first?.user == nil)
     }
 
