@@ -1,8 +1,9 @@
 import Connectors
 import Foundation
+import Synchronization
 
 // Work a run hands to the other core: the index rows loading while links load, the resource's
-// accounts read ahead while they are classified.
+// accounts read ahead while they are classified, the correlation of the accounts nobody owns.
 
 /// Work started alongside now (`runAlongside`), its result collected later.
 final class Background<Value>: @unchecked Sendable {
@@ -120,5 +121,54 @@ final class ReadAhead: AccountStream, @unchecked Sendable {
     /// The source, handed to the reading queue; only that queue uses it from then on.
     private struct UncheckedSource: @unchecked Sendable {
         let stream: any AccountStream
+    }
+}
+
+/// `transform` applied to every element, the elements shared among the machine's cores; the
+/// results in the elements' order. The calling thread takes part (`concurrentPerform`), so the
+/// work finishes even when no other thread is free. With fewer than `minimumPerCore` elements
+/// for each core, the calling thread does it all: handing work over costs a few microseconds.
+func mapOnAllCores<Element, Transformed>(_ elements: [Element], minimumPerCore: Int = 4,
+                                         _ transform: (Element) -> Transformed) -> [Transformed] {
+    let cores = min(processorCount, elements.count / max(1, minimumPerCore))
+    guard cores > 1 else { return elements.map(transform) }
+    return withoutActuallyEscaping(transform) { transform in
+        let shared = SharedMap(elements: elements, transform: transform)
+        DispatchQueue.concurrentPerform(iterations: cores) { _ in shared.work() }
+        return shared.results()
+    }
+}
+
+/// The cores this process may use, read once: `activeProcessorCount` asks the kernel each time.
+private let processorCount = ProcessInfo.processInfo.activeProcessorCount
+
+/// The state the threads of `mapOnAllCores` share: each takes the next element by an atomic
+/// counter (correlating one account may cost ten times another) and writes its result in that
+/// element's slot, which no other thread touches.
+private final class SharedMap<Element, Transformed>: @unchecked Sendable {
+    private let elements: [Element]
+    private let transform: (Element) -> Transformed
+    private let slots: UnsafeMutableBufferPointer<Transformed>
+    private let next = Atomic<Int>(0)
+
+    init(elements: [Element], transform: @escaping (Element) -> Transformed) {
+        self.elements = elements
+        self.transform = transform
+        slots = .allocate(capacity: elements.count)
+    }
+
+    func work() {
+        while case let index = next.add(1, ordering: .relaxed).oldValue, index < elements.count {
+            (slots.baseAddress! + index).initialize(to: transform(elements[index]))
+        }
+    }
+
+    /// The results, once every thread's `work` returned; the slots are moved out.
+    func results() -> [Transformed] {
+        defer { slots.deallocate() }
+        return Array(unsafeUninitializedCapacity: elements.count) { buffer, count in
+            _ = buffer.moveInitialize(fromContentsOf: slots)
+            count = elements.count
+        }
     }
 }

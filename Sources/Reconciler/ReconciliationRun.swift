@@ -33,6 +33,10 @@ struct ReconciliationRun {
 
     /// Accounts between checks for a cancellation request (and progress reports).
     private static let checkInterval = 500
+    /// Accounts classified together: enough that the few needing correlation (5% of them, say)
+    /// keep every core busy for milliseconds, which waking a helper thread is small against;
+    /// few enough that a stopped run wastes little.
+    private static let windowSize = 2048
     /// Index and history rows written per transaction: each commit rewrites the pages it
     /// touched, so larger batches write less; a killed run loses at most one batch.
     private static let batchSize = 4000
@@ -114,30 +118,47 @@ struct ReconciliationRun {
             (readAhead, stream) = (reader, reader)
         }
         defer { readAhead?.close() }
-        while stopped == nil, let account = try stream.next() {
-            if let part, !part.contains(account.id) { continue }
-            let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
-            guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
-            if options.mode == .incremental
-                && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
-            examined += 1
-            if examined % Self.checkInterval == 0 {
-                if pendingWrites.rowCount >= Self.batchSize { try flush(inBackground: true) }
-                if try cancelled() || stopped != nil { break }
-                options.progress?(examined)
-            }
-            // Steps 2-4 for an account that exists.
-            let outcome: Outcome
+        var window: [WindowAccount] = []
+        window.reserveCapacity(Self.windowSize)
+        accounts: while stopped == nil {
+            // The next accounts to examine, classified together (their correlations on every core).
+            window.removeAll(keepingCapacity: true)
+            var sourceError: (any Error)?  // thrown once the accounts read before it are handled
             do {
-                outcome = try classify(account, claimed: claimed, claims: claims, expected: expected)
+                while window.count < Self.windowSize, let account = try stream.next() {
+                    if let part, !part.contains(account.id) { continue }
+                    let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
+                    guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
+                    if options.mode == .incremental
+                        && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
+                    window.append(WindowAccount(account: account, claimed: claimed))
+                }
             } catch {
-                recordError(account.id, "\(error)")
-                continue
+                sourceError = error
             }
-            if outcome.situation == .found, let owner = outcome.owner, expected[account.id]?.contains(owner) != true {
-                foundByCorrelation.insert(owner)
+            for (item, classified) in zip(window, classify(window, claims: claims, expected: expected)) {
+                if stopped != nil { break accounts }
+                examined += 1
+                if examined % Self.checkInterval == 0 {
+                    if pendingWrites.rowCount >= Self.batchSize { try flush(inBackground: true) }
+                    if try cancelled() || stopped != nil { break accounts }
+                    options.progress?(examined)
+                }
+                // Steps 2-4 for an account that exists.
+                let outcome: Outcome
+                switch classified {
+                case .success(let classified): outcome = classified
+                case .failure(let error):
+                    recordError(item.account.id, "\(error)")
+                    continue
+                }
+                if outcome.situation == .found, let owner = outcome.owner, expected[item.account.id]?.contains(owner) != true {
+                    foundByCorrelation.insert(owner)
+                }
+                try handle(outcome, pending: &pending)
             }
-            try handle(outcome, pending: &pending)
+            if let sourceError { throw sourceError }
+            if window.count < Self.windowSize { break }  // the source ended
         }
         readAhead?.close()  // a run stopped early leaves the rest unread
         if stopped == nil && !summary.cancelled {
@@ -308,7 +329,25 @@ struct ReconciliationRun {
 
     // MARK: Classification
 
-    private func classify(_ account: Account, claimed: Int?, claims: Claims, expected: [String: [String]]) throws -> Outcome {
+    /// An account a run examines, with its position among the linked account ids.
+    private struct WindowAccount {
+        var account: Account
+        var claimed: Int?
+    }
+
+    /// Steps 2-4 for a window of accounts, the outcomes in the window's order. The accounts
+    /// that neither links nor assignments claim go through the correlation rule on every core:
+    /// each costs a few repository reads and two rule calls, and none depends on another.
+    private func classify(_ window: [WindowAccount], claims: Claims, expected: [String: [String]]) -> [Result<Outcome, any Error>] {
+        let claimed = window.map { classifyByClaims($0.account, claimed: $0.claimed, claims: claims, expected: expected) }
+        let unclaimed = window.indices.filter { claimed[$0] == nil }
+        var correlated = mapOnAllCores(unclaimed) { position in Result { try correlate(window[position].account) } }.makeIterator()
+        return claimed.map { outcome in outcome.map(Result.success) ?? correlated.next()! }
+    }
+
+    /// The situation links (CONFIRMED, COLLISION) or assignments (FOUND, DISPUTED) give an
+    /// account; nil when neither claims it and the correlation rule decides.
+    private func classifyByClaims(_ account: Account, claimed: Int?, claims: Claims, expected: [String: [String]]) -> Outcome? {
         if let claimed {
             guard let owner = claims.soleUser(at: claimed) else {
                 let claimants = claims.users(at: claimed)
@@ -326,7 +365,7 @@ struct ReconciliationRun {
             return Outcome(accountID: account.id, account: account, situation: .found, owner: users[0],
                            explanation: explaining ? "\(resource.name) is assigned to \(users[0]), whose expected account id is '\(account.id)'" : nil)
         }
-        return try correlate(account)
+        return nil
     }
 
     /// Step 4: the correlation rule's candidates, less those the confirmation rule rejects.
