@@ -7,6 +7,15 @@ import Testing
 @Suite struct DigestTests {
     let account = Account(id: "a1", attributes: [("uid", .single("a1")), ("mail", .single("a@x")), ("groups", .multi(["g1", "g2"]))])
 
+    /// Digests are stored: the same account must give the same number in every version, or
+    /// the first run after an upgrade would see every account changed.
+    @Test func digestsAreStableAcrossVersions() {
+        #expect(Digest.value(of: account) == 0x7003_5991_d8ee_0b06)
+        let unicode = Account(id: "Émile-ünïcode-long-identifier-0001",
+                              attributes: [("cn", .single("Émile Zola")), ("mail", .single("emile@example.com"))], disabled: true)
+        #expect(Digest.value(of: unicode) == 0x9c32_fd4d_3f08_4d9b)
+    }
+
     @Test func attributeOrderDoesNotMatter() {
         let reordered = Account(id: "a1", attributes: [("groups", .multi(["g1", "g2"])), ("uid", .single("a1")), ("mail", .single("a@x"))])
         #expect(Digest.of(reordered) == Digest.of(account))
