@@ -20,6 +20,13 @@ struct ReconciliationRun {
     private let correlationCall: PreparedRuleCall?
     private let confirmationCall: PreparedRuleCall?
     private let started = currentMillis()
+    /// The policy's values a run reads for every account, read once (reading a `Setting`
+    /// copies where it came from): the response to each situation (by `Situation.position`),
+    /// the proxy administrator, whether to explain and to reconcile attributes.
+    private let responses: [Response]
+    private let proxyAdministrator: String?
+    private let explaining: Bool
+    private let reconcilesAttributes: Bool
 
     /// What reconciliation concluded about one account.
     struct Outcome {
@@ -72,13 +79,16 @@ struct ReconciliationRun {
         correlationCall = evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"])
         confirmationCall = policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) }
         summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
+        responses = Situation.allCases.map(policy.response)
+        proxyAdministrator = policy.proxyAdministrator.value
+        explaining = policy.explainSituation.value
+        reconcilesAttributes = policy.attributeReconciliation.value
         for situation in Situation.allCases { summary.situations[situation] = 0 }
     }
 
     private var repository: any IdentityRepository { engine.repository }
     /// Without a proxy administrator results are recorded but no response or workflow runs.
-    private var acting: Bool { policy.proxyAdministrator.value != nil && !options.dryRun }
-    private var explaining: Bool { policy.explainSituation.value }
+    private var acting: Bool { proxyAdministrator != nil && !options.dryRun }
 
     // MARK: The run
 
@@ -439,7 +449,7 @@ struct ReconciliationRun {
     private mutating func handle(_ outcome: Outcome, pending: inout [Outcome]) throws {
         summary.situations[outcome.situation, default: 0] += 1
         let response = try response(for: outcome.situation)
-        if response != .doNothing && policy.proxyAdministrator.value != nil {
+        if response != .doNothing && proxyAdministrator != nil {
             pending.append(outcome)
             return
         }
@@ -494,7 +504,7 @@ struct ReconciliationRun {
 
     /// The policy's response, or the one a repair asks for (refused when not allowed).
     private func response(for situation: Situation) throws -> Response {
-        guard let override = options.responseOverride else { return policy.response(situation) }
+        guard let override = options.responseOverride else { return responses[situation.position] }
         guard situation.allows(override) else {
             throw EngineError("\(override.rawValue) is not allowed for a \(situation.rawValue) account; allowed: \((["DO_NOTHING"] + situation.allowedResponses.map(\.rawValue)).joined(separator: ", "))")
         }
@@ -623,7 +633,7 @@ struct ReconciliationRun {
         let digest = outcome.account.map { StoredDigest.number(Digest.value(of: $0)) } ?? known?.digest ?? .text("")
         let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation
             && known?.owner == outcome.owner && known?.explanation == outcome.explanation && response == nil
-        if policy.attributeReconciliation.value, let known, let account = outcome.account {
+        if reconcilesAttributes, let known, let account = outcome.account {
             for name in policy.reconciledAttributes.value {
                 let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
                 if old != new {

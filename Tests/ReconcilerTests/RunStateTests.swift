@@ -1,7 +1,13 @@
+import Deployment
 import Testing
 @testable import Reconciler
 
 @Suite struct RunStateTests {
+    /// A run's per-situation tables are indexed by `position`, which follows `allCases`.
+    @Test func eachSituationHasItsOwnPosition() {
+        #expect(Situation.allCases.map(\.position) == Array(Situation.allCases.indices))
+    }
+
     /// Ids keep their positions as the table grows; setting an id again replaces its value.
     @Test func anAccountTableFindsEveryIdAtItsPosition() {
         var table = AccountTable<Int>(capacity: 2)
