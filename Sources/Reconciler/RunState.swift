@@ -116,45 +116,10 @@ struct KnownEntry {
     var attributes: [AccountAttribute]
 
     init(_ state: IndexState, attributes: [AccountAttribute] = []) {
-        digest = StoredDigest(state.digest)
+        digest = state.digest
         situation = Situation(rawValue: state.situation)
         owner = state.owner
         explanation = state.explanation
         self.attributes = attributes
-    }
-}
-
-/// An account digest as stored in the index: the number this engine writes in hexadecimal, or
-/// any other text as it is.
-enum StoredDigest: Equatable {
-    case number(UInt64)
-    case text(String)
-
-    /// Reads the hexadecimal digits by hand: a run reads a digest per index row, a million at
-    /// a time, and `UInt64(_:radix:)` took a sixth of the loading thread's time.
-    init(_ text: String) {
-        var value: UInt64 = 0
-        var digits = 0
-        for byte in text.utf8 {
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: self = .text(text); return
-            }
-            guard value >> 60 == 0 else { self = .text(text); return }  // more than 64 bits
-            value = value << 4 | UInt64(digit)
-            digits += 1
-        }
-        self = digits == 0 ? .text(text) : .number(value)
-    }
-
-    /// The text written to the index.
-    var text: String {
-        switch self {
-        case .number(let number): String(number, radix: 16)
-        case .text(let text): text
-        }
     }
 }

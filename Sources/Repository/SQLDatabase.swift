@@ -32,15 +32,48 @@ public enum SQLValue: Sendable, Hashable {
 }
 
 /// One result row, its columns in the order the statement selects them.
-public struct SQLRow: Sendable {
+public struct SQLRow: @unchecked Sendable {
+    /// The columns; empty while the row is an SQLite statement's current row.
     public var values: [SQLValue]
+    /// The SQLite statement stepped to this row, whose columns are read as they are asked for
+    /// (no array of values built and freed per row: a run reads a million rows twice). What
+    /// SQLite's `forEachRow` hands to its body, valid until the body returns; `rows` keeps
+    /// `kept()` copies.
+    private let statement: OpaquePointer?
+
+    public init(values: [SQLValue]) {
+        self.values = values
+        statement = nil
+    }
+
+    init(current statement: OpaquePointer) {
+        values = []
+        self.statement = statement
+    }
+
+    private func value(_ index: Int) -> SQLValue {
+        statement.map { SQLiteColumns.value($0, Int32(index)) } ?? values[index]
+    }
 
     /// The text of column `index` ("" for NULL: use `optionalText` where NULL means something).
-    func text(_ index: Int) -> String { values[index].string ?? "" }
-    func optionalText(_ index: Int) -> String? { values[index].string }
-    func int(_ index: Int) -> Int64 { values[index].int64 ?? 0 }
-    func optionalInt(_ index: Int) -> Int64? { values[index].int64 }
+    func text(_ index: Int) -> String { value(index).string ?? "" }
+    func optionalText(_ index: Int) -> String? { value(index).string }
+    func int(_ index: Int) -> Int64 { value(index).int64 ?? 0 }
+    func optionalInt(_ index: Int) -> Int64? { value(index).int64 }
     func bool(_ index: Int) -> Bool { int(index) != 0 }
+
+    /// Column `index` as an account digest, read from SQLite's bytes without a string
+    /// between (a string only for a digest that is not a number).
+    func digest(_ index: Int) -> StoredDigest {
+        if let statement, let digest = SQLiteColumns.digest(statement, Int32(index)) { return digest }
+        return StoredDigest(text(index))
+    }
+
+    /// A row that stays valid after the statement steps on.
+    func kept() -> SQLRow {
+        guard let statement else { return self }
+        return SQLRow(values: SQLiteColumns.all(statement))
+    }
 }
 
 /// What differs between the SQL of the two back ends, as tokens in statement text.
@@ -89,7 +122,7 @@ extension SQLConnection {
     /// Runs a query and returns all its rows.
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         var rows: [SQLRow] = []
-        try forEachRow(sql, arguments) { rows.append($0) }
+        try forEachRow(sql, arguments) { rows.append($0.kept()) }
         return rows
     }
 

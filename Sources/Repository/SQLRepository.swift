@@ -229,7 +229,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(filter)", [.text(resource)]) { row in
                 let accountID = row.text(0)
                 guard accepting?(accountID) ?? true else { return }
-                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: row.text(2), digest: row.text(3),
+                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: row.text(2), digest: row.digest(3),
                                     explanation: row.optionalText(4)))
             }
         }

@@ -141,12 +141,7 @@ private final class SQLiteConnection: SQLConnection {
     }
 
     func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws {
-        var row = SQLRow(values: [])  // one buffer for every row that `body` does not keep
-        try run(statement(sql), arguments) { statement in
-            row.values.removeAll(keepingCapacity: true)
-            for column in 0..<sqlite3_column_count(statement) { row.values.append(Self.value(statement, column)) }
-            try body(row)
-        }
+        try run(statement(sql), arguments) { statement in try body(SQLRow(current: statement)) }
     }
 
     /// SQLite's write transactions already exclude each other.
@@ -225,19 +220,36 @@ private final class SQLiteConnection: SQLConnection {
         }
     }
 
-    private static func value(_ statement: OpaquePointer, _ column: Int32) -> SQLValue {
+    /// SQLite's message for `code`, with the statement.
+    private func error(_ code: Int32, _ sql: String) -> RepositoryError {
+        RepositoryError("SQLite error \(code): \(String(cString: sqlite3_errmsg(handle))) - while executing `\(sql)`")
+    }
+}
+
+/// Reading the columns of an SQLite statement's current row (`SQLRow`).
+enum SQLiteColumns {
+    static func value(_ statement: OpaquePointer, _ column: Int32) -> SQLValue {
         switch sqlite3_column_type(statement, column) {
         case SQLITE_NULL: return .null
         case SQLITE_INTEGER: return .int(sqlite3_column_int64(statement, column))
         case SQLITE_FLOAT: return .int(Int64(sqlite3_column_double(statement, column)))
-        default:  // text, and blobs read as UTF-8 text
-            guard let bytes = sqlite3_column_text(statement, column) else { return .text("") }
-            return .text(String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self))
+        default: return .text(String(decoding: bytes(statement, column), as: UTF8.self))  // text, and blobs read as UTF-8 text
         }
     }
 
-    /// SQLite's message for `code`, with the statement.
-    private func error(_ code: Int32, _ sql: String) -> RepositoryError {
-        RepositoryError("SQLite error \(code): \(String(cString: sqlite3_errmsg(handle))) - while executing `\(sql)`")
+    static func all(_ statement: OpaquePointer) -> [SQLValue] {
+        (0..<sqlite3_column_count(statement)).map { value(statement, $0) }
+    }
+
+    /// The column as a digest number when it is text spelling one; nil otherwise.
+    static func digest(_ statement: OpaquePointer, _ column: Int32) -> StoredDigest? {
+        guard sqlite3_column_type(statement, column) == SQLITE_TEXT else { return nil }
+        return StoredDigest(utf8: bytes(statement, column))
+    }
+
+    /// The column's text, valid until the statement steps on.
+    private static func bytes(_ statement: OpaquePointer, _ column: Int32) -> UnsafeBufferPointer<UInt8> {
+        guard let bytes = sqlite3_column_text(statement, column) else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(statement, column)))
     }
 }

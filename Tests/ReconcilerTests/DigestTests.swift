@@ -1,4 +1,5 @@
 import Connectors
+import Repository
 import Testing
 @testable import Reconciler
 
