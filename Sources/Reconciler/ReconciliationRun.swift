@@ -16,9 +16,8 @@ struct ReconciliationRun {
     private(set) var summary: RunSummary
     private let log = LogBuffer()
     private let evaluator: Evaluator
-    /// The correlation and confirmation rules, their argument names resolved once per run.
-    private let correlationCall: PreparedRuleCall?
-    private let confirmationCall: PreparedRuleCall?
+    /// Step 4, with the correlation and confirmation rules' argument names resolved once per run.
+    private let correlator: Correlator
     private let started = currentMillis()
     /// The policy's values a run reads for every account, read once (reading a `Setting`
     /// copies where it came from): the response to each situation (by `Situation.position`),
@@ -29,7 +28,7 @@ struct ReconciliationRun {
     private let reconcilesAttributes: Bool
 
     /// What reconciliation concluded about one account.
-    struct Outcome {
+    struct Outcome: Sendable {
         var accountID: String
         /// The account as the resource holds it; nil when it does not exist.
         var account: Account?
@@ -76,8 +75,10 @@ struct ReconciliationRun {
         self.options = options
         let evaluator = engine.evaluator(log: log)
         self.evaluator = evaluator
-        correlationCall = evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"])
-        confirmationCall = policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) }
+        correlator = Correlator(resource: resource.name, correlationRule: policy.correlationRule.value, confirmationRule: policy.confirmationRule.value,
+                                correlationCall: evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"]),
+                                confirmationCall: policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) },
+                                repository: engine.repository, explaining: policy.explainSituation.value)
         summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
         responses = Situation.allCases.map(policy.response)
         proxyAdministrator = policy.proxyAdministrator.value
@@ -128,30 +129,18 @@ struct ReconciliationRun {
             (readAhead, stream) = (reader, reader)
         }
         defer { readAhead?.close() }
-        var window: [WindowAccount] = []
-        window.reserveCapacity(Self.windowSize)
-        accounts: while stopped == nil {
-            // The next accounts to examine, classified together (their correlations on every core).
-            window.removeAll(keepingCapacity: true)
-            var sourceError: (any Error)?  // thrown once the accounts read before it are handled
-            do {
-                while window.count < Self.windowSize, let account = try stream.next() {
-                    if let part, !part.contains(account.id) { continue }
-                    let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
-                    guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
-                    if options.mode == .incremental
-                        && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
-                    window.append(WindowAccount(account: account, claimed: claimed))
-                }
-            } catch {
-                sourceError = error
-            }
-            for (item, classified) in zip(window, classify(window, claims: claims, expected: expected)) {
-                if stopped != nil { break accounts }
+        // Accounts go a window at a time: while one window's correlations run on other threads,
+        // the window before it is handled here, in the accounts' order.
+        var inFlight: ClassifiedWindow?
+        defer { inFlight?.finish() }  // no correlation outlives the run
+        /// Handles a window's accounts; false when the run stops.
+        func handleWindow(_ window: ClassifiedWindow) throws -> Bool {
+            for (item, classified) in zip(window.accounts, window.outcomes()) {
+                if stopped != nil { return false }
                 examined += 1
                 if examined % Self.checkInterval == 0 {
                     if pendingWrites.rowCount >= Self.batchSize { try flush(inBackground: true) }
-                    if try cancelled() || stopped != nil { break accounts }
+                    if try cancelled() || stopped != nil { return false }
                     options.progress?(examined)
                 }
                 // Steps 2-4 for an account that exists.
@@ -167,8 +156,35 @@ struct ReconciliationRun {
                 }
                 try handle(outcome, pending: &pending)
             }
-            if let sourceError { throw sourceError }
-            if window.count < Self.windowSize { break }  // the source ended
+            return stopped == nil
+        }
+        while true {
+            var window: [WindowAccount] = []
+            window.reserveCapacity(Self.windowSize)
+            var sourceError: (any Error)?  // thrown once the accounts read before it are handled
+            do {
+                while window.count < Self.windowSize, let account = try stream.next() {
+                    if let part, !part.contains(account.id) { continue }
+                    let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
+                    guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
+                    if options.mode == .incremental
+                        && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
+                    window.append(WindowAccount(account: account, claimed: claimed))
+                }
+            } catch {
+                sourceError = error
+            }
+            let earlier = inFlight
+            inFlight = classify(window, claims: claims, expected: expected)
+            if let earlier { guard try handleWindow(earlier) else { break } }
+            if sourceError != nil || window.count < Self.windowSize {  // the source ended
+                if let last = inFlight {
+                    inFlight = nil
+                    guard try handleWindow(last) else { break }
+                }
+                if let sourceError { throw sourceError }
+                break
+            }
         }
         readAhead?.close()  // a run stopped early leaves the rest unread
         if stopped == nil && !summary.cancelled {
@@ -345,14 +361,33 @@ struct ReconciliationRun {
         var claimed: Int?
     }
 
-    /// Steps 2-4 for a window of accounts, the outcomes in the window's order. The accounts
-    /// that neither links nor assignments claim go through the correlation rule on every core:
-    /// each costs a few repository reads and two rule calls, and none depends on another.
-    private func classify(_ window: [WindowAccount], claims: Claims, expected: [String: [String]]) -> [Result<Outcome, any Error>] {
+    /// A window of accounts classified: what links and assignments settled, and the
+    /// correlations of the others, which run on other threads (every core) from the start.
+    private struct ClassifiedWindow {
+        let accounts: [WindowAccount]
+        let claimed: [Outcome?]
+        let correlated: Background<[Result<Outcome, any Error>]>?
+
+        /// Every account's outcome, in the window's order, once its correlations are done.
+        func outcomes() -> [Result<Outcome, any Error>] {
+            var correlated = ((try? self.correlated?.value()) ?? []).makeIterator()
+            return claimed.map { outcome in outcome.map(Result.success) ?? correlated.next()! }
+        }
+
+        /// Waits for the correlations of a window that will not be handled.
+        func finish() { _ = try? correlated?.value() }
+    }
+
+    /// Steps 2-4 for a window of accounts. Those that neither links nor assignments claim go
+    /// through the correlation rule on other threads: each costs a few repository reads and
+    /// two rule calls, and none depends on another.
+    private func classify(_ window: [WindowAccount], claims: Claims, expected: [String: [String]]) -> ClassifiedWindow {
         let claimed = window.map { classifyByClaims($0.account, claimed: $0.claimed, claims: claims, expected: expected) }
-        let unclaimed = window.indices.filter { claimed[$0] == nil }
-        var correlated = mapOnAllCores(unclaimed) { position in Result { try correlate(window[position].account) } }.makeIterator()
-        return claimed.map { outcome in outcome.map(Result.success) ?? correlated.next()! }
+        let unclaimed = window.indices.filter { claimed[$0] == nil }.map { window[$0].account }
+        guard !unclaimed.isEmpty else { return ClassifiedWindow(accounts: window, claimed: claimed, correlated: nil) }
+        let correlator = correlator
+        let correlated = Background { mapOnAllCores(unclaimed) { account in Result { try correlator.correlate(account) } } }
+        return ClassifiedWindow(accounts: window, claimed: claimed, correlated: correlated)
     }
 
     /// The situation links (CONFIRMED, COLLISION) or assignments (FOUND, DISPUTED) give an
@@ -376,72 +411,6 @@ struct ReconciliationRun {
                            explanation: explaining ? "\(resource.name) is assigned to \(users[0]), whose expected account id is '\(account.id)'" : nil)
         }
         return nil
-    }
-
-    /// Step 4: the correlation rule's candidates, less those the confirmation rule rejects.
-    private func correlate(_ account: Account) throws -> Outcome {
-        let accountValue = Values.account(account)
-        guard let correlation = correlationCall else {
-            throw EngineError("no rule named '\(policy.correlationRule.value)' is loaded")
-        }
-        let result = try correlation.call(accountValue)
-        var notes: [String] = []
-        if explaining { notes.append("correlation rule '\(policy.correlationRule.value)' returned \(ValueJSON.encode(result))") }
-        let confirmation = policy.confirmationRule.value
-        // With a confirmation rule, the candidates come with their user views' ingredients.
-        let found = try resolveCandidates(result, withUsers: confirmation != nil)
-        var candidates = found.map(\.name)
-        if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
-        var users: [String: User] = [:]
-        if let confirmation, !candidates.isEmpty {
-            guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
-            var confirmed: [String] = []
-            for candidate in found {
-                guard let user = candidate.user else { continue }
-                users[candidate.name] = user
-                let view = Values.userView(user, accounts: candidate.accounts)
-                let verdict = Values.verdict(try confirmationCall.call(view, accountValue))
-                if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate.name)") }
-                if verdict { confirmed.append(candidate.name) }
-            }
-            candidates = confirmed
-        }
-        let explanation = explaining ? notes.joined(separator: "; ") : nil
-        switch candidates.count {
-        case 0:
-            return Outcome(accountID: account.id, account: account, situation: .unmatched, owner: nil, explanation: explanation)
-        case 1:
-            let user = try users[candidates[0]] ?? repository.user(named: candidates[0])
-            let assigned = user?.assignedResources.contains(resource.name) ?? false
-            return Outcome(accountID: account.id, account: account, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
-        default:
-            return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
-                           explanation: explanation ?? "correlated with \(candidates.joined(separator: ", "))")
-        }
-    }
-
-    /// A correlation result as the users it names: names, AttributeConditions (AND-ed) or an
-    /// attribute map (each `equals`), read in one go (with each user when `withUsers`).
-    private func resolveCandidates(_ result: Value, withUsers: Bool) throws -> [Candidate] {
-        var names: [String] = []
-        var conditions: [UserCondition] = []
-        func add(_ item: Value) throws {
-            switch item {
-            case .null: break
-            case .object(let object as AttributeCondition):
-                let opName = object.operatorName.stringValue
-                guard let op = UserCondition.Operator(rawValue: opName) else {
-                    throw EngineError("the correlation rule returned an AttributeCondition with operator '\(opName)'; use \(UserCondition.Operator.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                conditions.append(UserCondition(attribute: object.attrName.stringValue, op: op, operand: object.operand.stringValue))
-            case .map(let map):
-                for (key, value) in map.entries { conditions.append(UserCondition(attribute: key, op: .equals, operand: value.stringValue)) }
-            case .list(let list): for element in list.items { try add(element) }
-            default: names.append(item.stringValue)
-            }
-        }
-        try add(result)
-        return try repository.correlationCandidates(names: names, conditions: conditions, withUsers: withUsers)
     }
 
     // MARK: Responses

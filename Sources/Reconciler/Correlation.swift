@@ -1,0 +1,87 @@
+import Connectors
+import Deployment
+import Repository
+import XPRESS
+
+/// Step 4 of classification, for an account neither links nor assignments claim. It holds only
+/// what a correlation reads (the rules prepared once, the repository), so that a run can hand
+/// correlations to other threads while it goes on; any number may run at once.
+struct Correlator: Sendable {
+    typealias Outcome = ReconciliationRun.Outcome
+
+    /// The resource's name.
+    let resource: String
+    let correlationRule: String
+    let confirmationRule: String?
+    let correlationCall: PreparedRuleCall?
+    let confirmationCall: PreparedRuleCall?
+    let repository: any IdentityRepository
+    /// Whether outcomes carry how they were reached (explainSituation).
+    let explaining: Bool
+
+    /// The correlation rule's candidates for `account`, less those the confirmation rule rejects.
+    func correlate(_ account: Account) throws -> Outcome {
+        let accountValue = Values.account(account)
+        guard let correlation = correlationCall else {
+            throw EngineError("no rule named '\(correlationRule)' is loaded")
+        }
+        let result = try correlation.call(accountValue)
+        var notes: [String] = []
+        if explaining { notes.append("correlation rule '\(correlationRule)' returned \(ValueJSON.encode(result))") }
+        let confirmation = confirmationRule
+        // With a confirmation rule, the candidates come with their user views' ingredients.
+        let found = try resolveCandidates(result, withUsers: confirmation != nil)
+        var candidates = found.map(\.name)
+        if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
+        var users: [String: User] = [:]
+        if let confirmation, !candidates.isEmpty {
+            guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
+            var confirmed: [String] = []
+            for candidate in found {
+                guard let user = candidate.user else { continue }
+                users[candidate.name] = user
+                let view = Values.userView(user, accounts: candidate.accounts)
+                let verdict = Values.verdict(try confirmationCall.call(view, accountValue))
+                if explaining { notes.append("confirmation rule '\(confirmation)' \(verdict ? "confirmed" : "rejected") \(candidate.name)") }
+                if verdict { confirmed.append(candidate.name) }
+            }
+            candidates = confirmed
+        }
+        let explanation = explaining ? notes.joined(separator: "; ") : nil
+        switch candidates.count {
+        case 0:
+            return Outcome(accountID: account.id, account: account, situation: .unmatched, owner: nil, explanation: explanation)
+        case 1:
+            let user = try users[candidates[0]] ?? repository.user(named: candidates[0])
+            let assigned = user?.assignedResources.contains(resource) ?? false
+            return Outcome(accountID: account.id, account: account, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
+        default:
+            return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
+                           explanation: explanation ?? "correlated with \(candidates.joined(separator: ", "))")
+        }
+    }
+
+    /// A correlation result as the users it names: names, AttributeConditions (AND-ed) or an
+    /// attribute map (each `equals`), read in one go (with each user when `withUsers`).
+    private func resolveCandidates(_ result: Value, withUsers: Bool) throws -> [Candidate] {
+        var names: [String] = []
+        var conditions: [UserCondition] = []
+        func add(_ item: Value) throws {
+            switch item {
+            case .null: break
+            case .object(let object as AttributeCondition):
+                let opName = object.operatorName.stringValue
+                guard let op = UserCondition.Operator(rawValue: opName) else {
+                    throw EngineError("the correlation rule returned an AttributeCondition with operator '\(opName)'; use \(UserCondition.Operator.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                conditions.append(UserCondition(attribute: object.attrName.stringValue, op: op, operand: object.operand.stringValue))
+            case .map(let map):
+                for (key, value) in map.entries { conditions.append(UserCondition(attribute: key, op: .equals, operand: value.stringValue)) }
+            case .list(let list): for element in list.items { try add(element) }
+            default: names.append(item.stringValue)
+            }
+        }
+        try add(result)
+        return try repository.correlationCandidates(names: names, conditions: conditions, withUsers: withUsers)
+    }
+}
