@@ -46,7 +46,15 @@ import Testing
         #expect(StoredDigest(String(value, radix: 16, uppercase: true)) == .number(value))
     }
 
-    @Test(arguments: ["", "sha256:0a1b", "12g4", "-1", " 1f", "1ffffffffffffffff"])
+    @Test func everyHexadecimalDigitReadsAsItsValue() {
+        #expect(StoredDigest("0123456789abcdef") == .number(0x0123_4567_89ab_cdef))
+        #expect(StoredDigest("FEDCBA9876543210") == .number(0xfedc_ba98_7654_3210))
+        #expect(StoredDigest("0aBcDeF9") == .number(0x0abc_def9))
+    }
+
+    @Test(arguments: ["", "sha256:0a1b", "12g4", "-1", " 1f", "1ffffffffffffffff",
+                      // the bytes just outside 0-9, a-f and A-F
+                      "/1", ":1", "@1", "G1", "`1", "g1", "é1"])
     func otherTextStaysText(_ text: String) {
         #expect(StoredDigest(text) == .text(text))
     }
