@@ -102,8 +102,10 @@ struct ReconciliationRun {
         let (repository, resourceName, attributes) = (repository, resource.name, policy.attributeReconciliation.value)
         let share = part.map(\.buckets) ?? 1
         let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share) }
-        var claims = Claims(capacity: Self.expectedCount(of: try repository.linkCount(on: resource.name), share: share))
-        try repository.forEachLink(on: resource.name, accepting: inPart) { claims.add($1, to: $0) }
+        var claims = Claims()
+        try repository.forEachLink(on: resource.name, accepting: inPart, reserve: { claims = Claims(capacity: Self.expectedCount(of: $0, share: share)) }) {
+            claims.add($1, to: $0)
+        }
         var expected = try part?.expected ?? expectedAccounts()
         previous = try known.value()
         if let part { expected = expected.filter { part.contains($0.key) } }
@@ -309,11 +311,14 @@ struct ReconciliationRun {
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
                                      accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
-        var known = AccountTable<KnownEntry>(capacity: expectedCount(of: try repository.indexCount(resource: resource), share: share))
+        var known = AccountTable<KnownEntry>()
+        let reserve = { (count: Int) in known = AccountTable(capacity: expectedCount(of: count, share: share)) }
         if attributes {
-            try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting) { known.set(KnownEntry($0.state, attributes: $0.attributes), for: $0.accountID) }
+            try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {
+                known.set(KnownEntry($0.state, attributes: $0.attributes), for: $0.accountID)
+            }
         } else {
-            try repository.forEachIndexState(resource: resource, accepting: accepting) { known.set(KnownEntry($0), for: $0.accountID) }
+            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { known.set(KnownEntry($0), for: $0.accountID) }
         }
         return known
     }

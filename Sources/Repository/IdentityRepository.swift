@@ -16,23 +16,24 @@ public protocol IdentityRepository: Sendable {
     /// confirmation rule's user view needs).
     func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate]
     /// Hands `body` (account id, user) of every link to an account on `resource`, or only of the
-    /// accounts `accepting` accepts (a bucket's), as the rows arrive, in no particular order.
-    func forEachLink(on resource: String, accepting: ((String) -> Bool)?, _ body: (_ accountID: String, _ user: String) throws -> Void) throws
-    /// How many links to `resource` there are (to size a run's tables before loading them).
-    func linkCount(on resource: String) throws -> Int
+    /// accounts `accepting` accepts (a bucket's), as the rows arrive, in no particular order;
+    /// first tells `reserve` how many links the resource has (to size a run's table once).
+    func forEachLink(on resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
+                     _ body: (_ accountID: String, _ user: String) throws -> Void) throws
     func assignedWithoutLink(on resource: String) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
 
     // Account Index
     /// Hands `body` every index row of a resource, or only the rows of the accounts `accepting`
     /// accepts, as they arrive; without `attributes` the rows' attribute lists are left empty
-    /// (cheaper when only digests, owners and situations are needed).
-    func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, _ body: (IndexEntry) throws -> Void) throws
-    /// How many index rows `resource` has.
-    func indexCount(resource: String) throws -> Int
+    /// (cheaper when only digests, owners and situations are needed). `reserve` is told first how
+    /// many rows the resource has.
+    func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
+                           _ body: (IndexEntry) throws -> Void) throws
     /// Hands `body` what a run compares of every index row of a resource (or of the accounts
     /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
-    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, _ body: (IndexState) throws -> Void) throws
+    /// `reserve` is told first how many rows the resource has.
+    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (IndexState) throws -> Void) throws
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?
@@ -84,14 +85,14 @@ extension IdentityRepository {
     /// (account id, user) of every link to an account on `resource`, by account id then user.
     public func links(on resource: String) throws -> [(accountID: String, user: String)] {
         var links: [(accountID: String, user: String)] = []
-        try forEachLink(on: resource, accepting: nil) { links.append(($0, $1)) }
+        try forEachLink(on: resource, accepting: nil, reserve: { links.reserveCapacity($0) }) { links.append(($0, $1)) }
         return links.sorted { ($0.accountID, $0.user) < ($1.accountID, $1.user) }
     }
 
     /// Every index row of a resource by account id.
     public func indexEntries(resource: String, attributes: Bool) throws -> [String: IndexEntry] {
         var entries: [String: IndexEntry] = [:]
-        try forEachIndexEntry(resource: resource, attributes: attributes, accepting: nil) { entries[$0.accountID] = $0 }
+        try forEachIndexEntry(resource: resource, attributes: attributes, accepting: nil, reserve: { entries.reserveCapacity($0) }) { entries[$0.accountID] = $0 }
         return entries
     }
 

@@ -100,6 +100,9 @@ enum SQLDialect {
         // `{seqcolumn}` adds the explicit insertion-order column PostgreSQL needs.
         ("{seqcolumn}", "", ", seq BIGSERIAL"),
         ("{instr}", "instr", "strpos"),
+        // The column `resource` in a form no index answers (a scan in storage order): SQLite's
+        // unary plus costs nothing per row, where concatenating '' copies each value.
+        ("{unindexed resource}", "+resource", "resource || ''"),
         // Row locks for a claim (`b` is the claimed table's alias); SQLite's write lock covers it.
         ("{lockbucket}", "", "FOR UPDATE OF b SKIP LOCKED"),
     ]

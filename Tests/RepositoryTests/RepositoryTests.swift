@@ -175,10 +175,12 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.indexEntries(resource: "Other", attributes: true)["o3"]?.attributes.first?.values == ["o3@x"])
         // What a run compares of each row, read without attributes and times.
         var states: [IndexState] = []
-        try repository.forEachIndexState(resource: "HR", accepting: { $0 != "c3" }) { states.append($0) }
+        var reserved: [Int] = []
+        try repository.forEachIndexState(resource: "HR", accepting: { $0 != "c3" }, reserve: { reserved.append($0) }) { states.append($0) }
         #expect(states == [IndexState(accountID: "a1", owner: "ann", situation: "DELETED", digest: .number(0xda1), explanation: "owned by ann")])
         states = []
-        try repository.forEachIndexState(resource: "Other", accepting: nil) { states.append($0) }
+        try repository.forEachIndexState(resource: "Other", accepting: nil, reserve: { reserved.append($0) }) { states.append($0) }
+        #expect(reserved == [2, 10], "each resource's rows, counted before they come")
         #expect(states.count == 10 && states.allSatisfy { $0.situation == "UNMATCHED" && $0.owner == nil && $0.digest == .text("d\($0.accountID)") })
     }
 
