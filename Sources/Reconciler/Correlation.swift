@@ -28,13 +28,12 @@ struct Correlator: Sendable {
         let result = try correlation.call(accountValue)
         var notes: [String] = []
         if explaining { notes.append("correlation rule '\(correlationRule)' returned \(ValueJSON.encode(result))") }
-        let confirmation = confirmationRule
         // With a confirmation rule, the candidates come with their user views' ingredients.
-        let found = try resolveCandidates(result, withUsers: confirmation != nil)
+        let found = try resolveCandidates(result, withUsers: confirmationRule != nil)
         var candidates = found.map(\.name)
         if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
         var users: [String: User] = [:]
-        if let confirmation, !candidates.isEmpty {
+        if let confirmation = confirmationRule, !candidates.isEmpty {
             guard let confirmationCall else { throw EngineError("no rule named '\(confirmation)' is loaded") }
             var confirmed: [String] = []
             for candidate in found {
