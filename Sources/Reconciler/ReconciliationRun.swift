@@ -99,7 +99,7 @@ struct ReconciliationRun {
         // Step 1: what the repository expects.
         let inPart = part.map { part in { @Sendable (accountID: String) in part.contains(accountID) } }
         // The index rows load on the other core while the links and assignments load here.
-        let (repository, resourceName, attributes) = (repository, resource.name, policy.attributeReconciliation.value)
+        let (repository, resourceName, attributes) = (repository, resource.name, reconcilesAttributes)
         let share = part.map(\.buckets) ?? 1
         let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share) }
         var claims = Claims()
@@ -176,14 +176,13 @@ struct ReconciliationRun {
             } catch {
                 sourceError = error
             }
+            let current = classify(window, claims: claims, expected: expected)
             let earlier = inFlight
-            inFlight = classify(window, claims: claims, expected: expected)
+            inFlight = current
             if let earlier { guard try handleWindow(earlier) else { break } }
             if sourceError != nil || window.count < Self.windowSize {  // the source ended
-                if let last = inFlight {
-                    inFlight = nil
-                    guard try handleWindow(last) else { break }
-                }
+                inFlight = nil
+                guard try handleWindow(current) else { break }
                 if let sourceError { throw sourceError }
                 break
             }
@@ -285,7 +284,7 @@ struct ReconciliationRun {
     /// of the run as a single server would have it.
     mutating func finishBuckets(_ results: [BucketResult], server: String) throws -> RunSummary {
         guard let taskID else { throw EngineError("a bucketed run needs its task") }
-        previous = try Self.knownEntries(repository, resource.name, attributes: policy.attributeReconciliation.value, accepting: nil, share: 1)
+        previous = try Self.knownEntries(repository, resource.name, attributes: reconcilesAttributes, accepting: nil, share: 1)
         for result in results {
             result.summary.add(to: &summary)
             linkedAccounts += result.linked
