@@ -41,7 +41,7 @@ public struct SQLRow: @unchecked Sendable {
     /// `kept()` copies.
     private let statement: OpaquePointer?
 
-    public init(values: [SQLValue]) {
+    init(values: [SQLValue]) {
         self.values = values
         statement = nil
     }
