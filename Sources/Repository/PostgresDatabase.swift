@@ -211,24 +211,18 @@ private struct PostgresSQLConnection: SQLConnection {
 
     /// Rows in multi-row `VALUES` statements, as many per statement as the protocol's
     /// parameter limit allows: one round trip per few thousand rows.
-    func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
-        guard !rows.isEmpty else { return }
-        let perStatement = max(1, 30_000 / columns.count)
+    func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws {
+        let perStatement = max(1, 30_000 / columns.count) * columns.count
         let head = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
         var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
+        while start < values.count {
+            let chunk = values[start..<min(values.count, start + perStatement)]
             var sql = head
-            var number = 0
-            for (index, _) in chunk.enumerated() {
-                sql += index == 0 ? "(" : ", ("
-                for column in columns.indices {
-                    number += 1
-                    sql += (column == 0 ? "$" : ", $") + String(number)
-                }
-                sql += ")"
+            for number in 1...chunk.count {
+                let column = (number - 1) % columns.count
+                sql += (column == 0 ? (number == 1 ? "(" : "), (") : ", ") + "$" + String(number)
             }
-            _ = try send(sql + " " + onConflict, chunk.flatMap { $0 })
+            _ = try send(sql + ") " + onConflict, Array(chunk))
             start += perStatement
         }
     }

@@ -114,8 +114,9 @@ protocol SQLConnection {
     func execute(_ sql: String, _ arguments: [SQLValue]) throws
     /// Runs a query and hands its rows to `body` one by one, as they arrive.
     func forEachRow(_ sql: String, _ arguments: [SQLValue], _ body: (SQLRow) throws -> Void) throws
-    /// Inserts many rows into `table` at once (`columns` in order; every row as long).
-    func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws
+    /// Inserts many rows into `table` at once: `values` holds them one after another, each
+    /// row's values in the order of `columns`.
+    func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws
     /// Holds a lock named `key` until the transaction ends (where transactions do not already
     /// exclude each other).
     func lock(_ key: String) throws
@@ -127,6 +128,11 @@ extension SQLConnection {
         var rows: [SQLRow] = []
         try forEachRow(sql, arguments) { rows.append($0.kept()) }
         return rows
+    }
+
+    /// Inserts many rows into `table` at once (`columns` in order; every row as long).
+    func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
+        try insertMany(into: table, columns: columns, values: Array(rows.joined()), onConflict: onConflict)
     }
 
     func execute(_ sql: String, _ arguments: SQLValue...) throws { try execute(sql, arguments) }

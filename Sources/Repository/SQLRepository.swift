@@ -563,8 +563,7 @@ private final class SQLWriter: RepositoryWriter {
 
     private func insert(_ writes: IndexWrites) throws {
         if !writes.index.isEmpty {
-            try db.insertMany(into: "account_index", columns: ["resource", "account_id", "owner", "situation", "attributes", "digest",
-                                                               "last_seen", "last_reconciled", "explanation"], rows: writes.index, onConflict: """
+            try db.insertMany(into: "account_index", columns: IndexWrites.indexColumns, values: writes.index, onConflict: """
                 ON CONFLICT(resource, account_id) DO UPDATE SET owner = excluded.owner, situation = excluded.situation,
                   attributes = excluded.attributes, digest = excluded.digest,
                   last_seen = coalesce(excluded.last_seen, \(Self.sweptLastSeen)),
@@ -572,8 +571,7 @@ private final class SQLWriter: RepositoryWriter {
                 """)
         }
         if !writes.history.isEmpty {
-            try db.insertMany(into: "index_history", columns: ["resource", "account_id", "at", "task", "situation", "owner", "action"],
-                              rows: writes.history, onConflict: "")
+            try db.insertMany(into: "index_history", columns: IndexWrites.historyColumns, values: writes.history, onConflict: "")
         }
     }
 
@@ -679,17 +677,23 @@ public struct IndexWrites: Sendable {
         let accountID: String
     }
 
-    private(set) var index: [[SQLValue]] = []
-    /// Positions in `index` by resource and account id.
+    static let indexColumns = ["resource", "account_id", "owner", "situation", "attributes", "digest", "last_seen", "last_reconciled", "explanation"]
+    static let historyColumns = ["resource", "account_id", "at", "task", "situation", "owner", "action"]
+
+    /// The index rows' values, one row after another (`indexColumns`): one array, not one per
+    /// row, for the writing thread to walk.
+    private(set) var index: [SQLValue] = []
+    /// Rows in `index` by resource and account id.
     private var positions: [Key: Int] = [:]
-    private(set) var history: [[SQLValue]] = []
+    /// The history rows' values, one row after another (`historyColumns`).
+    private(set) var history: [SQLValue] = []
 
     public init() {}
 
     /// Index rows and history rows held.
-    public var rowCount: Int { index.count + history.count }
+    public var rowCount: Int { indexRowCount + history.count / Self.historyColumns.count }
     /// Index rows held.
-    public var indexRowCount: Int { index.count }
+    public var indexRowCount: Int { index.count / Self.indexColumns.count }
 
     /// Queues `entry` as the index row of its account.
     public mutating func upsert(_ entry: IndexEntry) {
@@ -698,16 +702,17 @@ public struct IndexWrites: Sendable {
                                .int(entry.lastReconciled), .text(entry.explanation)]
         let key = Key(resource: entry.resource, accountID: entry.accountID)
         if let position = positions[key] {
-            index[position] = row
+            let start = position * Self.indexColumns.count
+            index.replaceSubrange(start..<start + row.count, with: row)
         } else {
-            positions[key] = index.count
-            index.append(row)
+            positions[key] = indexRowCount
+            index.append(contentsOf: row)
         }
     }
 
     /// Queues a history row, timed now.
     public mutating func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) {
-        history.append([.text(resource), .text(accountID), .int(currentMillis()), .int(task), .text(situation), .text(owner), .text(action)])
+        history.append(contentsOf: [.text(resource), .text(accountID), .int(currentMillis()), .int(task), .text(situation), .text(owner), .text(action)])
     }
 
     /// Empties it, keeping its capacity for the next batch.

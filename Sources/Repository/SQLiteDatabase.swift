@@ -83,7 +83,7 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
 /// database hands it out under a lock).
 private final class SQLiteConnection: SQLConnection {
     private let handle: OpaquePointer
-    private var statements: [String: OpaquePointer] = [:]
+    private var statements: [StatementKey: OpaquePointer] = [:]
     /// Statements kept compiled at most; past it the cache starts again (statements built with
     /// a varying number of `?` would otherwise accumulate in a long-running server).
     private static let cacheLimit = 256
@@ -155,34 +155,35 @@ private final class SQLiteConnection: SQLConnection {
 
     /// Many rows per INSERT: each statement run has a fixed cost (binding, halting, resetting)
     /// that a reconciliation would otherwise pay twice per account.
-    func insertMany(into table: String, columns: [String], rows: [[SQLValue]], onConflict: String) throws {
-        let perStatement = max(1, Self.insertParameters / columns.count)
-        let head = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
-        let tuple = "(" + columns.map { _ in "?" }.joined(separator: ", ") + ")"
+    func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws {
+        let perStatement = max(1, Self.insertParameters / columns.count) * columns.count
         var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
-            let statement = try statement(head + Array(repeating: tuple, count: chunk.count).joined(separator: ", ") + " " + onConflict)
-            try run(statement, chunk.joined()) { _ in }
+        while start < values.count {
+            let chunk = values[start..<min(values.count, start + perStatement)]
+            let shape = InsertShape(table: table, columns: columns, rows: chunk.count / columns.count, onConflict: onConflict)
+            try run(statement(.insert(shape)), chunk) { _ in }
             start += chunk.count
         }
     }
 
-    /// The compiled statement of `sql`, cached by its text before translation: a cached
-    /// statement costs one lookup, not a scan of its text for dialect tokens.
-    private func statement(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[sql] { return statement }
+    /// The compiled statement of `key`. Statements are cached by their text before translation
+    /// (a cached statement costs one lookup, not a scan of its text for dialect tokens), and
+    /// multi-row inserts by their shape: their text, a few kilobytes, is built only once.
+    private func statement(_ key: StatementKey) throws -> OpaquePointer {
+        if let statement = statements[key] { return statement }
         if statements.count >= Self.cacheLimit {
             for statement in statements.values { sqlite3_finalize(statement) }
             statements.removeAll()
         }
         var compiled: OpaquePointer?
-        let translated = SQLDialect.sqlite.translate(sql)
+        let translated = SQLDialect.sqlite.translate(key.sql)
         let code = sqlite3_prepare_v2(handle, translated, -1, &compiled, nil)
         guard code == SQLITE_OK, let compiled else { throw error(code, translated) }
-        statements[sql] = compiled
+        statements[key] = compiled
         return compiled
     }
+
+    private func statement(_ sql: String) throws -> OpaquePointer { try statement(.text(sql)) }
 
     /// Binds `arguments`, steps `statement` to its end handing each row to `row`, and resets
     /// it. The text of all arguments is copied into one buffer that outlives the steps, so
@@ -227,6 +228,30 @@ private final class SQLiteConnection: SQLConnection {
     private func error(_ code: Int32, _ sql: String) -> RepositoryError {
         RepositoryError("SQLite error \(code): \(String(cString: sqlite3_errmsg(handle))) - while executing `\(sql)`")
     }
+}
+
+/// What identifies a compiled statement: its text, or the shape of a multi-row insert.
+private enum StatementKey: Hashable {
+    case text(String)
+    case insert(InsertShape)
+
+    var sql: String {
+        switch self {
+        case .text(let sql): return sql
+        case .insert(let shape):
+            let tuple = "(" + Array(repeating: "?", count: shape.columns.count).joined(separator: ", ") + ")"
+            return "INSERT INTO \(shape.table) (\(shape.columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
+                + Array(repeating: tuple, count: shape.rows).joined(separator: ", ") + " " + shape.onConflict
+        }
+    }
+}
+
+/// A statement inserting `rows` rows into `table`.
+private struct InsertShape: Hashable {
+    let table: String
+    let columns: [String]
+    let rows: Int
+    let onConflict: String
 }
 
 /// Reading the columns of an SQLite statement's current row (`SQLRow`).
