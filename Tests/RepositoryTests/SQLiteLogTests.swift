@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+@testable import Repository
+
+/// An SQLite repository's write-ahead log: copied back into the database file by a
+/// checkpointer of its own, and bounded when that falls behind.
+@Suite struct SQLiteLogTests {
+    private static func newPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString).db").path
+    }
+
+    private static func size(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    /// Commits `count` transactions of 100 rows of 1,000 bytes (about 25 pages each).
+    private static func write(_ database: SQLiteDatabase, transactions count: Int) throws {
+        try database.write { try $0.execute("CREATE TABLE t (v TEXT NOT NULL)", []) }
+        let row = SQLValue.text(String(repeating: "x", count: 1000))
+        for _ in 0..<count {
+            try database.write { try $0.insertMany(into: "t", columns: ["v"], values: Array(repeating: row, count: 100), onConflict: "") }
+        }
+    }
+
+    @Test func theCheckpointerCopiesTheLogIntoTheFile() throws {
+        let path = Self.newPath()
+        // Commits ask for checkpoints and never run one themselves.
+        let database = try SQLiteDatabase(path: path, checkpoints: .init(asked: 64, forced: .max))
+        try Self.write(database, transactions: 40)
+        let deadline = Date().addingTimeInterval(10)
+        while Self.size(path) < 4_000_000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(Self.size(path) >= 4_000_000, "the database file holds the 4 MB committed")
+        #expect(try database.read { try $0.row("SELECT count(*) FROM t")?.int(0) } == 4000)
+    }
+
+    @Test func theLogStaysBoundedWithoutTheCheckpointer() throws {
+        let path = Self.newPath()
+        // No checkpoint is asked for: commits past 256 pages (1 MB) checkpoint themselves.
+        let database = try SQLiteDatabase(path: path, checkpoints: .init(asked: .max, forced: 256))
+        try Self.write(database, transactions: 100)
+        #expect(Self.size(path + "-wal") < 1_400_000, "the log restarts after each forced checkpoint")
+        #expect(Self.size(path) >= 10_000_000)
+        #expect(try database.read { try $0.row("SELECT count(*) FROM t")?.int(0) } == 10_000)
+    }
+}
