@@ -212,6 +212,7 @@ private struct PostgresSQLConnection: SQLConnection {
     /// Rows in multi-row `VALUES` statements, as many per statement as the protocol's
     /// parameter limit allows: one round trip per few thousand rows.
     func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws {
+        precondition(values.count % columns.count == 0, "\(values.count) values do not make rows of \(columns.count) columns")
         let perStatement = max(1, 30_000 / columns.count) * columns.count
         let head = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
         var start = 0

@@ -89,9 +89,6 @@ private final class SQLiteConnection: SQLConnection {
     /// Statements kept compiled at most; past it the cache starts again (statements built with
     /// a varying number of `?` would otherwise accumulate in a long-running server).
     private static let cacheLimit = 256
-    /// The most bytes of text one statement has bound: the next one's buffer starts that
-    /// large rather than growing a dozen times through a multi-row insert's 10 KB.
-    private var largestText = 0
     /// The writer's checkpointer, told of each commit by SQLite's log hook (which it outlives).
     private var checkpointer: WALCheckpointer?
 
@@ -170,6 +167,7 @@ private final class SQLiteConnection: SQLConnection {
     /// Many rows per INSERT: each statement run has a fixed cost (binding, halting, resetting)
     /// that a reconciliation would otherwise pay twice per account.
     func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws {
+        precondition(values.count % columns.count == 0, "\(values.count) values do not make rows of \(columns.count) columns")
         let perStatement = max(1, Self.insertParameters / columns.count) * columns.count
         var start = 0
         while start < values.count {
@@ -206,14 +204,15 @@ private final class SQLiteConnection: SQLConnection {
         guard sqlite3_bind_parameter_count(statement) == Int32(arguments.count) else {
             throw RepositoryError("SQLite statement `\(String(cString: sqlite3_sql(statement)))` takes \(sqlite3_bind_parameter_count(statement)) arguments, given \(arguments.count)")
         }
+        var length = 1  // a terminating zero: a valid address even when every string is empty
+        for case .text(let value) in arguments { length += value.utf8.count }
         var text: [UInt8] = []
-        text.reserveCapacity(largestText)
+        text.reserveCapacity(length)  // not grown a dozen times through a multi-row insert's 10 KB
         for case .text(let value) in arguments {
             // A string's bytes copied at once where they are contiguous (native strings), not one by one.
             if value.utf8.withContiguousStorageIfAvailable({ text.append(contentsOf: $0) }) == nil { text.append(contentsOf: value.utf8) }
         }
-        text.append(0)  // a valid address even when every string is empty
-        largestText = max(largestText, text.count)
+        text.append(0)
         defer { sqlite3_reset(statement) }
         try text.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
@@ -278,10 +277,15 @@ private struct InsertShape: Hashable {
 /// threshold, on the committing thread, and with `synchronous = NORMAL` it is where the fsyncs
 /// happen (the log's, then the file's). In a 1,000,000-account first run the writing thread was
 /// busy 8-9 s, 5.9 s with checkpoints switched off, and the classifying thread waited 3.2-3.9 s
-/// for it; with this checkpointer, 1.6-2.7 s. Here a commit past `pages.asked` only asks. The checkpoint is PASSIVE: it copies what no
-/// reader still needs, waiting for no one, so the writer goes on appending meanwhile. Should the
-/// log reach `pages.forced` all the same (checkpoints falling behind, a long read holding old
-/// pages), the committing thread checkpoints itself, as SQLite would: the log stays bounded.
+/// for it; with this checkpointer, 1.6-2.7 s.
+///
+/// Here a commit past `pages.asked` only asks. The checkpoint is PASSIVE: it copies what no
+/// reader still needs, waiting for no one, so the writer goes on appending meanwhile. SQLite
+/// starts the log over only when a write begins with every page copied back, so under a steady
+/// stream of writes it can grow to `pages.forced` (a 1,000,000-account first run reached 83 MB);
+/// there the committing thread checkpoints itself, as SQLite's own checkpoint would, and the
+/// next write starts the log over. A reader holding an old snapshot still keeps the log growing,
+/// as it would with SQLite's checkpoint.
 final class WALCheckpointer: @unchecked Sendable {
     /// Log sizes, in pages (4 KB), at which a checkpoint is asked for and forced.
     struct Pages {

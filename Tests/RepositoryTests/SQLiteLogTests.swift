@@ -24,8 +24,9 @@ import Testing
 
     @Test func theCheckpointerCopiesTheLogIntoTheFile() throws {
         let path = Self.newPath()
-        // Commits ask for checkpoints and never run one themselves.
-        let database = try SQLiteDatabase(path: path, checkpoints: .init(asked: 64, forced: .max))
+        // Every commit asks for a checkpoint (so the last one's pages are copied too) and none
+        // runs one itself.
+        let database = try SQLiteDatabase(path: path, checkpoints: .init(asked: 1, forced: .max))
         try Self.write(database, transactions: 40)
         let deadline = Date().addingTimeInterval(10)
         while Self.size(path) < 4_000_000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
