@@ -214,7 +214,7 @@ private struct PostgresSQLConnection: SQLConnection {
     func insertMany(into table: String, columns: [String], values: [SQLValue], onConflict: String) throws {
         precondition(values.count % columns.count == 0, "\(values.count) values do not make rows of \(columns.count) columns")
         let perStatement = max(1, 30_000 / columns.count) * columns.count
-        let head = "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
+        let head = insertHead(into: table, columns: columns)
         var start = 0
         while start < values.count {
             let chunk = values[start..<min(values.count, start + perStatement)]

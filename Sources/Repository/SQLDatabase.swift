@@ -140,6 +140,11 @@ extension SQLConnection {
     func row(_ sql: String, _ arguments: SQLValue...) throws -> SQLRow? { try rows(sql, arguments).first }
 }
 
+/// `INSERT INTO table ("column", ...) VALUES `: the start of a multi-row insert on either back end.
+func insertHead(into table: String, columns: [String]) -> String {
+    "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
+}
+
 /// A database: reads, transactions, and the schema migrations it has applied.
 protocol SQLDatabase: Sendable {
     var dialect: SQLDialect { get }

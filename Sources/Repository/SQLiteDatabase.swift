@@ -258,7 +258,7 @@ private enum StatementKey: Hashable {
         case .text(let sql): return sql
         case .insert(let shape):
             let tuple = "(" + Array(repeating: "?", count: shape.columns.count).joined(separator: ", ") + ")"
-            return "INSERT INTO \(shape.table) (\(shape.columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "
+            return insertHead(into: shape.table, columns: shape.columns)
                 + Array(repeating: tuple, count: shape.rows).joined(separator: ", ") + " " + shape.onConflict
         }
     }
