@@ -83,12 +83,16 @@ struct Template: Sendable {
 
     /// A fast test for `$(` (most text has none).
     static func mayHoldReferences(_ text: String) -> Bool {
-        var previousWasDollar = false
-        for byte in text.utf8 {
-            if previousWasDollar && byte == UInt8(ascii: "(") { return true }
-            previousWasDollar = byte == UInt8(ascii: "$")
+        func scan<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+            var previousWasDollar = false
+            for byte in bytes {
+                if previousWasDollar && byte == UInt8(ascii: "(") { return true }
+                previousWasDollar = byte == UInt8(ascii: "$")
+            }
+            return false
         }
-        return false
+        // Native strings are contiguous UTF-8: scanning the buffer avoids the string iterator.
+        return text.utf8.withContiguousStorageIfAvailable(scan) ?? scan(text.utf8)
     }
 
     /// The `)` that closes the `$(` opened just before `start`, counting nested parentheses.
