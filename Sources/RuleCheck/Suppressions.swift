@@ -27,21 +27,11 @@ struct Suppressions: Sendable {
     }
 
     private mutating func collect(in element: XMLElement) {
-        let children = element.children
-        for (index, child) in children.enumerated() {
-            switch child {
-            case .comment(let text, let location):
-                let next = children[(index + 1)...].lazy.compactMap { node -> XMLElement? in
-                    if case .element(let e) = node { return e }
-                    return nil
-                }.first
-                add(text, at: location, next: next)
-            case .element(let e):
-                collect(in: e)
-            case .text:
-                break
-            }
+        for comment in element.comments {
+            let next = comment.nextElement < element.elements.count ? element.elements[comment.nextElement] : nil
+            add(comment.text, at: comment.location, next: next)
         }
+        element.elements.forEach { collect(in: $0) }
     }
 
     private mutating func add(_ text: String, at location: SourcePosition, next: XMLElement?) {

@@ -1,4 +1,5 @@
 @preconcurrency import CLibXML2
+import Glibc
 
 /// Parses XML with the system libxml2, safely: no network, no external entities or DTDs are ever
 /// read, documents that declare entities are refused, and every element keeps `file:line:col`.
@@ -9,12 +10,19 @@ public enum XMLParser {
     /// Parses `bytes` (the whole file) as the document named `file` in diagnostics.
     public static func parse(_ bytes: [UInt8], file: String) -> XMLDocument {
         _ = libraryReady
-        let state = ParseState(file: file)
         let (input, comments) = CommentHyphens.neutralised(bytes)
-        state.originalComments = comments
+        // The builder is reached from libxml2's callbacks through a plain pointer: no reference
+        // counting and no run-time exclusivity check on each of the thousands of callbacks.
+        let builder = UnsafeMutablePointer<TreeBuilder>.allocate(capacity: 1)
+        builder.initialize(to: TreeBuilder(file: file, originalComments: comments))
+        defer {
+            builder.pointee.elements.release()
+            builder.deinitialize(count: 1)
+            builder.deallocate()
+        }
         if bytes.isEmpty {
-            state.report(XMLDiagnosticID.malformed, "the document is empty", line: 1, column: 1)
-            return XMLDocument(file: file, root: nil, diagnostics: state.diagnostics)
+            builder.pointee.report(XMLDiagnosticID.malformed, "the document is empty", line: 1, column: 1)
+            return XMLDocument(file: file, root: nil, diagnostics: builder.pointee.diagnostics)
         }
         let parsed: Bool = input.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
@@ -24,18 +32,18 @@ public enum XMLParser {
             defer { xmlFreeParserCtxt(ctxt) }
             installHandlers(ctxt)
             _ = xmlCtxtUseOptions(ctxt, Int32(safeOptions))
-            let unmanaged = Unmanaged.passUnretained(state)
-            ctxt.pointee._private = unmanaged.toOpaque()
+            ctxt.pointee._private = UnsafeMutableRawPointer(builder)
             _ = xmlParseDocument(ctxt)
             ctxt.pointee._private = nil
             return ctxt.pointee.wellFormed != 0
         }
-        let failed = !parsed || state.diagnostics.contains { $0.severity == .error }
-        if !parsed && state.diagnostics.isEmpty {
-            state.report(XMLDiagnosticID.malformed, "the document is not well-formed XML", line: 1, column: 1)
+        if !parsed && builder.pointee.diagnostics.isEmpty {
+            builder.pointee.report(XMLDiagnosticID.malformed, "the document is not well-formed XML", line: 1, column: 1)
         }
-        return XMLDocument(file: file, root: failed ? nil : state.root, diagnostics: state.diagnostics,
-                           outerComments: state.outerComments)
+        let built = builder.pointee
+        let failed = !parsed || built.diagnostics.contains { $0.severity == .error }
+        return XMLDocument(file: file, root: failed ? nil : built.root, diagnostics: built.diagnostics,
+                           outerComments: built.outerComments)
     }
 
     /// No network; big line numbers (past 65535). Deliberately absent: NOENT (substitutes and
@@ -57,38 +65,38 @@ public enum XMLParser {
         handler.initialized = UInt32(XML_SAX2_MAGIC)
         handler.startElementNs = { ctx, localname, prefix, _, _, _, count, _, attributes in
             guard let ctxt = parserContext(ctx) else { return }
-            state(ctxt).startElement(ctxt, localname: localname, prefix: prefix,
+            builder(ctxt).pointee.startElement(ctxt, localname: localname, prefix: prefix,
                                      attributes: attributes, count: Int(count))
         }
         handler.endElementNs = { ctx, _, _, _ in
             guard let ctxt = parserContext(ctx) else { return }
-            state(ctxt).endElement(line: Int(ctxt.pointee.input?.pointee.line ?? 0))
+            builder(ctxt).pointee.endElement(line: Int(ctxt.pointee.input?.pointee.line ?? 0))
         }
         handler.characters = { ctx, chars, length in
             guard let ctxt = parserContext(ctx), let chars else { return }
-            state(ctxt).characters(chars, Int(length))
+            builder(ctxt).pointee.characters(chars, Int(length))
         }
         handler.cdataBlock = handler.characters
         handler.comment = { ctx, value in
             guard let ctxt = parserContext(ctx), let value else { return }
-            state(ctxt).comment(ctxt, value)
+            builder(ctxt).pointee.comment(ctxt, value)
         }
         handler.reference = { ctx, name in
             guard let ctxt = parserContext(ctx) else { return }
             let entity = name.map { String(cString: $0) } ?? "?"
-            state(ctxt).reportHere(ctxt, XMLDiagnosticID.forbiddenDTDFeature,
+            builder(ctxt).pointee.reportHere(ctxt, XMLDiagnosticID.forbiddenDTDFeature,
                                    "entity reference '&\(entity);' is not allowed: only the five predefined entities may be used")
         }
         handler.entityDecl = { ctx, name, _, _, _, _ in
             guard let ctxt = parserContext(ctx) else { return }
             let entity = name.map { String(cString: $0) } ?? "?"
-            state(ctxt).reportHere(ctxt, XMLDiagnosticID.forbiddenDTDFeature,
+            builder(ctxt).pointee.reportHere(ctxt, XMLDiagnosticID.forbiddenDTDFeature,
                                    "entity declaration '\(entity)' is not allowed: rule files may not declare entities; remove the <!ENTITY> from the DOCTYPE")
             xmlStopParser(ctxt)
         }
         handler.serror = { data, error in
             guard let ctxt = parserContext(data), let error else { return }
-            state(ctxt).libraryError(error.pointee)
+            builder(ctxt).pointee.libraryError(error.pointee)
         }
         sax.pointee = handler
     }
@@ -99,46 +107,95 @@ private func parserContext(_ raw: UnsafeMutableRawPointer?) -> xmlParserCtxtPtr?
     raw?.assumingMemoryBound(to: xmlParserCtxt.self)
 }
 
-private func state(_ ctxt: xmlParserCtxtPtr) -> ParseState {
-    Unmanaged<ParseState>.fromOpaque(ctxt.pointee._private).takeUnretainedValue()
+private func builder(_ ctxt: xmlParserCtxtPtr) -> UnsafeMutablePointer<TreeBuilder> {
+    ctxt.pointee._private.assumingMemoryBound(to: TreeBuilder.self)
+}
+
+/// The child elements read so far of every open element, outermost element's first, in one
+/// buffer for the whole document. When an element ends, its children are moved out into an
+/// array of their own: no copy, no reference counting, no growing array per element.
+private struct ElementStack {
+    private var base = UnsafeMutablePointer<XMLElement>.allocate(capacity: 64)
+    private var capacity = 64
+    private(set) var count = 0
+
+    mutating func append(_ element: XMLElement) {
+        if count == capacity {
+            let larger = UnsafeMutablePointer<XMLElement>.allocate(capacity: capacity * 2)
+            larger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = larger
+            capacity *= 2
+        }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    /// The elements from `start` on, moved off the stack into an array.
+    mutating func popAll(from start: Int) -> [XMLElement] {
+        let moved = count - start
+        guard moved > 0 else { return [] }
+        let source = base + start
+        count = start
+        return Array(unsafeUninitializedCapacity: moved) { buffer, initialized in
+            buffer.baseAddress!.moveInitialize(from: source, count: moved)
+            initialized = moved
+        }
+    }
+
+    /// Frees the buffer and the elements still on it (a parse that stopped half-way leaves some).
+    func release() {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
 }
 
 /// The tree under construction and the problems found, reached from libxml2's callbacks through
 /// the parser context's `_private` field.
-private final class ParseState {
+private struct TreeBuilder {
     struct OpenElement {
         var name: String
         var prefix: String?
         var attributes: [XMLAttribute]
-        var children: [XMLNode] = []
         var location: SourcePosition
         var contentLine: Int
-        var pendingText = ""
+        /// Where this element's content starts in `elements`, `text` and `comments`.
+        var firstElement: Int
+        var firstText: Int
+        var firstComment: Int
     }
 
     let file: String
-    var stack: [OpenElement] = []
+    /// Every comment's text as written, in document order (see `CommentHyphens`).
+    let originalComments: [String]
+    /// The open elements, outermost first.
+    var open: [OpenElement] = []
+    /// The content read so far of every open element, outermost element's first.
+    var elements = ElementStack()
+    var text: [UInt8] = []
+    var comments: [XMLComment] = []
     var root: XMLElement?
     var diagnostics: [Diagnostic] = []
-    /// Every comment's text as written, in document order (see `CommentHyphens`).
-    var originalComments: [String] = []
     var outerComments: [(String, SourcePosition)] = []
     private var commentsSeen = 0
 
-    init(file: String) { self.file = file }
+    init(file: String, originalComments: [String]) {
+        self.file = file
+        self.originalComments = originalComments
+    }
 
-    func report(_ id: String, _ message: String, line: Int, column: Int) {
+    mutating func report(_ id: String, _ message: String, line: Int, column: Int) {
         let diagnostic = Diagnostic(id: id, message: message,
                                     location: SourcePosition(file: file, line: max(line, 1), column: max(column, 1)))
         if !diagnostics.contains(diagnostic) { diagnostics.append(diagnostic) }
     }
 
-    func reportHere(_ ctxt: xmlParserCtxtPtr, _ id: String, _ message: String) {
+    mutating func reportHere(_ ctxt: xmlParserCtxtPtr, _ id: String, _ message: String) {
         let input = ctxt.pointee.input
         report(id, message, line: Int(input?.pointee.line ?? 1), column: Int(input?.pointee.col ?? 1))
     }
 
-    func libraryError(_ error: xmlError) {
+    mutating func libraryError(_ error: xmlError) {
         let message = error.message.map { String(cString: $0) } ?? "XML error"
         let trimmed = String(message.reversed().drop(while: \.isWhitespace).reversed())
         let code = Int(error.code)
@@ -151,64 +208,67 @@ private final class ParseState {
         report(XMLDiagnosticID.malformed, trimmed, line: Int(error.line), column: Int(error.int2))
     }
 
-    private func flushText() {
-        guard !stack.isEmpty, !stack[stack.count - 1].pendingText.isEmpty else { return }
-        stack[stack.count - 1].children.append(.text(stack[stack.count - 1].pendingText))
-        stack[stack.count - 1].pendingText = ""
-    }
-
-    func startElement(_ ctxt: xmlParserCtxtPtr, localname: UnsafePointer<xmlChar>?, prefix: UnsafePointer<xmlChar>?,
-                      attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, count: Int) {
-        flushText()
+    mutating func startElement(_ ctxt: xmlParserCtxtPtr, localname: UnsafePointer<xmlChar>?, prefix: UnsafePointer<xmlChar>?,
+                               attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, count: Int) {
         var list: [XMLAttribute] = []
-        list.reserveCapacity(count)
-        if let attributes {
+        if let attributes, count > 0 {
+            list.reserveCapacity(count)
             for index in 0..<count {
                 let base = index * 5
                 guard let name = attributes[base], let start = attributes[base + 3],
                       let end = attributes[base + 4] else { continue }
-                let value = String(decoding: UnsafeBufferPointer(start: start, count: end - start), as: UTF8.self)
-                list.append(XMLAttribute(name: String(cString: name), value: decodeAmpersands(value)))
+                let value = UnsafeBufferPointer(start: start, count: end - start)
+                list.append(XMLAttribute(name: String(cString: name), value: Self.decodeAmpersands(value)))
             }
         }
         let (line, column, contentLine) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 1)
-        stack.append(OpenElement(name: localname.map { String(cString: $0) } ?? "",
-                                 prefix: prefix.map { String(cString: $0) },
-                                 attributes: list,
-                                 location: SourcePosition(file: file, line: line, column: column),
-                                 contentLine: contentLine))
+        open.append(OpenElement(name: localname.map { String(cString: $0) } ?? "",
+                                prefix: prefix.map { String(cString: $0) },
+                                attributes: list,
+                                location: SourcePosition(file: file, line: line, column: column),
+                                contentLine: contentLine,
+                                firstElement: elements.count, firstText: text.count, firstComment: comments.count))
     }
 
-    func endElement(line: Int) {
-        flushText()
-        guard let open = stack.popLast() else { return }
-        let element = XMLElement(name: open.name, prefix: open.prefix, attributes: open.attributes,
-                                 children: open.children, location: open.location, contentLine: open.contentLine,
-                                 endLine: max(line, open.contentLine))
-        if stack.isEmpty {
-            root = element
+    mutating func endElement(line: Int) {
+        guard let element = open.popLast() else { return }
+        var ownText = ""
+        if text.count > element.firstText {
+            ownText = String(decoding: text[element.firstText...], as: UTF8.self)
+            text.removeSubrange(element.firstText...)
+        }
+        var ownComments: [XMLComment] = []
+        if comments.count > element.firstComment {
+            ownComments = Array(comments[element.firstComment...])
+            comments.removeSubrange(element.firstComment...)
+        }
+        let built = XMLElement(name: element.name, prefix: element.prefix, attributes: element.attributes,
+                               elements: elements.popAll(from: element.firstElement), text: ownText, comments: ownComments,
+                               location: element.location, contentLine: element.contentLine,
+                               endLine: max(line, element.contentLine))
+        if open.isEmpty {
+            root = built
         } else {
-            stack[stack.count - 1].children.append(.element(element))
+            elements.append(built)
         }
     }
 
-    func characters(_ chars: UnsafePointer<xmlChar>, _ length: Int) {
-        guard !stack.isEmpty else { return }
-        stack[stack.count - 1].pendingText += String(decoding: UnsafeBufferPointer(start: chars, count: length), as: UTF8.self)
+    mutating func characters(_ chars: UnsafePointer<xmlChar>, _ length: Int) {
+        guard !open.isEmpty else { return }
+        text.append(contentsOf: UnsafeBufferPointer(start: chars, count: length))
     }
 
-    func comment(_ ctxt: xmlParserCtxtPtr, _ value: UnsafePointer<xmlChar>) {
+    mutating func comment(_ ctxt: xmlParserCtxtPtr, _ value: UnsafePointer<xmlChar>) {
         let index = commentsSeen
         commentsSeen += 1
         let text = index < originalComments.count ? originalComments[index] : String(cString: value)
         let (line, column, _) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 4)
         let position = SourcePosition(file: file, line: line, column: column)
-        guard !stack.isEmpty else {
+        guard let parent = open.last else {
             if ctxt.pointee.inSubset == 0 { outerComments.append((text, position)) }
             return
         }
-        flushText()
-        stack[stack.count - 1].children.append(.comment(text, position))
+        comments.append(XMLComment(text: text, location: position, nextElement: elements.count - parent.firstElement))
     }
 
     /// Where the construct that libxml2 has just read began. libxml2 reports only the line at
@@ -249,10 +309,9 @@ private final class ParseState {
 
     /// libxml2 (without entity substitution) hands attribute values over with each `&` that the
     /// document wrote as `&amp;` or `&#38;` re-escaped as `&#38;`; a literal `&` cannot occur.
-    private func decodeAmpersands(_ value: String) -> String {
-        guard value.utf8.contains(UInt8(ascii: "&")) else { return value }
+    private static func decodeAmpersands(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.contains(UInt8(ascii: "&")) else { return String(decoding: bytes, as: UTF8.self) }
         let escape = Array("&#38;".utf8)
-        let bytes = Array(value.utf8)
         var result: [UInt8] = []
         result.reserveCapacity(bytes.count)
         var index = 0
@@ -276,44 +335,53 @@ private final class ParseState {
 /// skipped, so only real comments are touched.
 enum CommentHyphens {
     static func neutralised(_ bytes: [UInt8]) -> ([UInt8], [String]) {
-        let open = Array("<!--".utf8), cdata = Array("<![CDATA[".utf8)
-        var output = bytes
+        var output = bytes  // copied only when a comment holds `--`
         var comments: [String] = []
-        var index = 0
-        let lt = UInt8(ascii: "<"), dash = UInt8(ascii: "-"), gt = UInt8(ascii: ">")
-        while index < bytes.count {
-            guard bytes[index] == lt else { index += 1; continue }
-            if bytes[index...].starts(with: open) {
-                let bodyStart = index + 4
-                var end = bodyStart
-                while end + 2 < bytes.count && !(bytes[end] == dash && bytes[end + 1] == dash && bytes[end + 2] == gt) { end += 1 }
-                guard end + 2 < bytes.count else { break }
-                comments.append(String(decoding: bytes[bodyStart..<end], as: UTF8.self))
-                var scan = bodyStart
-                while scan + 1 < end {
-                    if bytes[scan] == dash && bytes[scan + 1] == dash {
-                        output[scan + 1] = UInt8(ascii: " ")
-                        scan += 2
-                    } else {
-                        scan += 1
+        bytes.withUnsafeBufferPointer { input in
+            let count = input.count
+            func starts(_ prefix: StaticString, at index: Int) -> Bool {
+                let length = prefix.utf8CodeUnitCount
+                guard index + length <= count else { return false }
+                for offset in 0..<length where input[index + offset] != prefix.utf8Start[offset] { return false }
+                return true
+            }
+            func skip(from start: Int, past terminator: StaticString) -> Int {
+                var index = start
+                while index < count && !starts(terminator, at: index) { index += 1 }
+                return index + terminator.utf8CodeUnitCount
+            }
+            let lt = UInt8(ascii: "<"), dash = UInt8(ascii: "-"), gt = UInt8(ascii: ">")
+            var index = 0
+            while index < count {
+                // Jump to the next `<` (memchr reads many bytes at a time).
+                guard let found = memchr(input.baseAddress! + index, Int32(lt), count - index) else { break }
+                index = input.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if starts("<!--", at: index) {
+                    let bodyStart = index + 4
+                    var end = bodyStart
+                    while end + 2 < count && !(input[end] == dash && input[end + 1] == dash && input[end + 2] == gt) { end += 1 }
+                    guard end + 2 < count else { break }
+                    comments.append(String(decoding: input[bodyStart..<end], as: UTF8.self))
+                    var scan = bodyStart
+                    while scan + 1 < end {
+                        if input[scan] == dash && input[scan + 1] == dash {
+                            output[scan + 1] = UInt8(ascii: " ")
+                            scan += 2
+                        } else {
+                            scan += 1
+                        }
                     }
+                    if end > bodyStart && input[end - 1] == dash { output[end - 1] = UInt8(ascii: " ") }
+                    index = end + 3
+                } else if starts("<![CDATA[", at: index) {
+                    index = skip(from: index, past: "]]>")
+                } else if index + 1 < count && input[index + 1] == UInt8(ascii: "?") {
+                    index = skip(from: index, past: "?>")
+                } else {
+                    index += 1
                 }
-                if end > bodyStart && bytes[end - 1] == dash { output[end - 1] = UInt8(ascii: " ") }
-                index = end + 3
-            } else if bytes[index...].starts(with: cdata) {
-                index = skip(bytes, from: index, past: Array("]]>".utf8))
-            } else if index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "?") {
-                index = skip(bytes, from: index, past: Array("?>".utf8))
-            } else {
-                index += 1
             }
         }
         return (output, comments)
-    }
-
-    private static func skip(_ bytes: [UInt8], from start: Int, past terminator: [UInt8]) -> Int {
-        var index = start
-        while index < bytes.count && !bytes[index...].starts(with: terminator) { index += 1 }
-        return index + terminator.count
     }
 }

@@ -4,22 +4,34 @@ public struct XMLAttribute: Sendable, Hashable {
     public let value: String
 }
 
-/// A child of an element, in document order.
-public enum XMLNode: Sendable {
-    case element(XMLElement)
-    /// Character data (text and CDATA sections), entities decoded.
-    case text(String)
-    /// The content of an XML comment (between `<!--` and `-->`) and where it starts.
-    case comment(String, SourcePosition)
+/// An XML comment inside an element.
+public struct XMLComment: Sendable {
+    /// The content as written, between `<!--` and `-->`.
+    public let text: String
+    /// Where the `<!--` is.
+    public let location: SourcePosition
+    /// The index in the parent's `elements` of the first element after the comment
+    /// (`elements.count` when none follows).
+    public let nextElement: Int
 }
 
 /// An immutable element of a parsed document. Safe to share between threads.
+///
+/// The content is kept as the three things readers ask for: the child elements, the character
+/// data concatenated, and the comments with their place among the elements. One array per
+/// element instead of an array of mixed nodes keeps a large tree cheap to build and to free.
 public final class XMLElement: Sendable {
     /// The local name (`Rule`, `ref`); a namespace prefix, when written, is in `prefix`.
     public let name: String
     public let prefix: String?
     public let attributes: [XMLAttribute]
-    public let children: [XMLNode]
+    /// The child elements, in order.
+    public let elements: [XMLElement]
+    /// All character data directly inside this element (text and CDATA sections, entities
+    /// decoded), concatenated.
+    public let text: String
+    /// The comments directly inside this element, in order.
+    public let comments: [XMLComment]
     /// Where the start tag's `<` is.
     public let location: SourcePosition
     /// The line on which the start tag ends (where the element's content begins).
@@ -27,16 +39,17 @@ public final class XMLElement: Sendable {
     /// The line of the end tag (of the start tag, for an empty element).
     public let endLine: Int
 
-    public init(name: String, prefix: String? = nil, attributes: [XMLAttribute], children: [XMLNode],
-                location: SourcePosition, contentLine: Int? = nil, endLine: Int? = nil) {
+    init(name: String, prefix: String?, attributes: [XMLAttribute], elements: [XMLElement], text: String,
+         comments: [XMLComment], location: SourcePosition, contentLine: Int, endLine: Int) {
         self.name = name
         self.prefix = prefix
         self.attributes = attributes
-        self.children = children
-        self.elements = children.compactMap { if case .element(let e) = $0 { e } else { nil } }
+        self.elements = elements
+        self.text = text
+        self.comments = comments
         self.location = location
-        self.contentLine = contentLine ?? location.line
-        self.endLine = endLine ?? contentLine ?? location.line
+        self.contentLine = contentLine
+        self.endLine = endLine
     }
 
     /// The name as written, with its prefix.
@@ -48,20 +61,10 @@ public final class XMLElement: Sendable {
         return nil
     }
 
-    /// The child elements, in order.
-    public let elements: [XMLElement]
-
     /// The first child element named `name`.
     public func firstElement(named name: String) -> XMLElement? {
-        for case .element(let e) in children where e.name == name { return e }
+        for element in elements where element.name == name { return element }
         return nil
-    }
-
-    /// All character data directly inside this element, concatenated.
-    public var text: String {
-        var result = ""
-        for case .text(let t) in children { result += t }
-        return result
     }
 }
 

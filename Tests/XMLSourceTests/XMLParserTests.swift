@@ -31,13 +31,11 @@ private func parse(_ text: String, file: String = "t.xml") -> XMLDocument {
 
     @Test func commentsAreKeptWithTheirPosition() throws {
         let root = try #require(parse("<a>\n  <!-- rulecheck-disable-next-line XP0201 -- why -->\n  <b/>\n</a>").root)
-        let comments = root.children.compactMap { node -> (String, SourcePosition)? in
-            if case .comment(let text, let location) = node { return (text, location) }
-            return nil
-        }
+        let comments = root.comments
         #expect(comments.count == 1)
-        #expect(comments[0].0 == " rulecheck-disable-next-line XP0201 -- why ")
-        #expect(comments[0].1.line == 2 && comments[0].1.column == 3)
+        #expect(comments[0].text == " rulecheck-disable-next-line XP0201 -- why ")
+        #expect(comments[0].location.line == 2 && comments[0].location.column == 3)
+        #expect(comments[0].nextElement == 0 && root.elements[0].name == "b")
     }
 
     @Test func doubleHyphensInCommentsDoNotHideTheRestOfTheDocument() throws {
