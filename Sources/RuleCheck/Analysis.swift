@@ -226,7 +226,7 @@ struct ScopeWalker {
     }
 
     mutating func walk(_ element: XMLElement) {
-        if let advice = XPRESSLanguage.deprecatedElements[element.name] {
+        if let advice = XPRESSLanguage.deprecationAdvice(for: element.name) {
             add("XP0601", "<\(element.name)> is deprecated: \(advice)", at: element.location)
         }
         let children = element.elements

@@ -280,9 +280,10 @@ private struct TreeBuilder {
             return (1, 1, 1)
         }
         let currentLine = Int(input.pointee.line)
-        var position = cur
+        let newline = Int32(UInt8(ascii: "\n"))
         // A comment's read position is after `-->`; a start tag's is at `>` or `/>`. Attribute
         // values cannot hold a literal `<`, so the nearest `<` behind is the construct's start.
+        var position = cur
         while position > base && position.pointee != marker { position -= 1 }
         if length == 4 {  // a comment: skip back over any `<` inside it to its `<!--`
             while position > base && !(position.pointee == marker && position[1] == UInt8(ascii: "!")
@@ -292,17 +293,16 @@ private struct TreeBuilder {
         }
         var newlines = 0
         var scan = position
-        while scan < cur {
-            if scan.pointee == UInt8(ascii: "\n") { newlines += 1 }
-            scan += 1
+        while let found = memchr(scan, newline, scan.distance(to: cur)) {  // many bytes at a time
+            newlines += 1
+            scan = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) + 1
         }
-        var lineStart = position
-        while lineStart > base && lineStart[-1] != UInt8(ascii: "\n") { lineStart -= 1 }
+        // The column counts characters, not bytes, back to the line's start.
         var column = 1
-        var walk = lineStart
-        while walk < position {
+        var walk = position
+        while walk > base && walk[-1] != UInt8(ascii: "\n") {
+            walk -= 1
             if walk.pointee & 0xC0 != 0x80 { column += 1 }
-            walk += 1
         }
         return (max(currentLine - newlines, 1), column, currentLine)
     }

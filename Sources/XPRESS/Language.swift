@@ -8,15 +8,21 @@ public enum XPRESSLanguage {
     /// XML objects and literal elements: their value is known without evaluation.
     public static let literalElements: Set<String> = Catalogue.xmlObjects.union(["s", "i", "null"])
 
-    /// Elements kept for compatibility that `rulecheck` warns about.
-    public static let deprecatedElements: [String: String] = [
-        "match": "use <contains>", "o": "write the XML object without the <o> wrapper",
-    ]
+    /// What to write instead of an element kept for compatibility, which `rulecheck` warns
+    /// about; nil for every other element. (Asked for every element linted: two comparisons
+    /// cost less than hashing the name for a dictionary.)
+    public static func deprecationAdvice(for element: String) -> String? {
+        switch element {
+        case "match": "use <contains>"
+        case "o": "write the XML object without the <o> wrapper"
+        default: nil
+        }
+    }
 
     /// The variable a path starts from (`account` for `account.email[#0]`); nil for host-scope
     /// paths (`:x`), computed paths and malformed ones.
     public static func pathRoot(_ path: String) -> String? {
-        guard !Template.mayHoldReferences(path), case .success(let parsed) = Path.parseParts(path), !parsed.fromHost else { return nil }
+        guard !Template.mayHoldReferences(path), case .success(let parsed) = Path.parseParts(path, keepingSteps: false), !parsed.fromHost else { return nil }
         return parsed.rootName
     }
 

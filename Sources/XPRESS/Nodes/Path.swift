@@ -35,9 +35,16 @@ struct Path: Sendable, CustomStringConvertible {
     }
 
     /// What `parse` finds, before the root name is interned: tools that only look at a path's
-    /// root (the linter, for every `ref`) need not take the symbol table's lock.
-    static func parseParts(_ text: String) -> Result<(fromHost: Bool, rootName: String, steps: [Step]), PathError> {
-        let bytes = Array(text.utf8)
+    /// root (the linter, for every `ref`) need not take the symbol table's lock, and pass
+    /// `keepingSteps: false` to have the path checked without its steps being built.
+    static func parseParts(_ text: String, keepingSteps: Bool = true) -> Result<(fromHost: Bool, rootName: String, steps: [Step]), PathError> {
+        // Native strings are contiguous UTF-8: parse them in place rather than copy them.
+        text.utf8.withContiguousStorageIfAvailable { parseParts($0, keepingSteps: keepingSteps) }
+            ?? Array(text.utf8).withUnsafeBufferPointer { parseParts($0, keepingSteps: keepingSteps) }
+    }
+
+    private static func parseParts(_ bytes: UnsafeBufferPointer<UInt8>,
+                                   keepingSteps: Bool) -> Result<(fromHost: Bool, rootName: String, steps: [Step]), PathError> {
         var start = 0, end = bytes.count
         while start < end, isSpace(bytes[start]) { start += 1 }
         while end > start, isSpace(bytes[end - 1]) { end -= 1 }
@@ -48,10 +55,9 @@ struct Path: Sendable, CustomStringConvertible {
         var nameStart = start
         var index = start
         func closeName(_ upTo: Int) {
-            if upTo > nameStart {
-                let name = String(decoding: bytes[nameStart..<upTo], as: UTF8.self)
-                if rootName == nil { rootName = name } else { steps.append(.key(name)) }
-            }
+            guard upTo > nameStart, rootName == nil || keepingSteps else { return }
+            let name = String(decoding: bytes[nameStart..<upTo], as: UTF8.self)
+            if rootName == nil { rootName = name } else { steps.append(.key(name)) }
         }
         while index < end {
             switch bytes[index] {
@@ -66,7 +72,7 @@ struct Path: Sendable, CustomStringConvertible {
                     return .failure(PathError("'[' without a closing ']'"))
                 }
                 switch parseSelector(bytes[(index + 1)..<close]) {
-                case .success(let step): steps.append(step)
+                case .success(let step): if keepingSteps { steps.append(step) }
                 case .failure(let error): return .failure(error)
                 }
                 index = close + 1
@@ -84,7 +90,7 @@ struct Path: Sendable, CustomStringConvertible {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
-    private static func parseSelector(_ raw: ArraySlice<UInt8>) -> Result<Step, PathError> {
+    private static func parseSelector(_ raw: Slice<UnsafeBufferPointer<UInt8>>) -> Result<Step, PathError> {
         var selector = raw
         while let first = selector.first, isSpace(first) { selector = selector.dropFirst() }
         while let last = selector.last, isSpace(last) { selector = selector.dropLast() }
