@@ -124,6 +124,12 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     private static func matching(_ conditions: [UserCondition], _ db: any SQLConnection) throws -> [String] {
+        // The common correlation (one attribute equal to a value) reads the value index alone:
+        // every attribute row's user exists (the foreign key), so `users` need not be joined.
+        if conditions.count == 1, let only = conditions.first, only.op == .equals,
+           only.attribute != "name", only.attribute != "linkedAccountId" {
+            return try db.rows(Self.singleEqualitySQL, [.text(only.attribute), .text(only.operand)]).map { $0.text(0) }
+        }
         var clauses: [String] = []
         var arguments: [SQLValue] = []
         for condition in conditions {
@@ -134,6 +140,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let sql = "SELECT name FROM users u WHERE " + clauses.joined(separator: " AND ") + " ORDER BY name LIMIT 1000"
         return try db.rows(sql, arguments).map { $0.text(0) }
     }
+
+    static let singleEqualitySQL = """
+        SELECT DISTINCT "user" FROM user_attributes WHERE name = ? AND value = ? ORDER BY "user" LIMIT 1000
+        """
 
     /// One condition as SQL over `users u`. Equality and prefixes go through the indexes
     /// (`u.name IN (...)`), so correlating one account is a few index lookups, not a scan.
