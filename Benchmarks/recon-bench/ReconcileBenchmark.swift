@@ -19,6 +19,9 @@ struct ReconcileBenchmark {
         var seconds: Double
         let accounts: Int
         var peakMegabytes: Double
+        /// Processor time of the step on every core (user and system), in seconds: with the
+        /// wall time, how much of the machine the step used.
+        var cpuSeconds: Double
     }
 
     enum Kind: String { case flatFile = "FlatFile", databaseTable = "DatabaseTable" }
@@ -60,6 +63,7 @@ struct ReconcileBenchmark {
 
         """
         var result = ""
+        let cpuBefore = cpuSeconds(RUSAGE_CHILDREN)
         let seconds = try time {
             let outcome = try ChildProcess.run("/usr/bin/sqlite3", [":memory:"], input: Data(script.utf8), captureOutput: true)
             result = String(decoding: outcome.output, as: UTF8.self)
@@ -67,7 +71,8 @@ struct ReconcileBenchmark {
         guard result.trimmingCharacters(in: .whitespacesAndNewlines) == String(accounts) else {
             throw BenchmarkError("sqlite3 joined \(result) rows, expected \(accounts) (is sqlite3 installed?)")
         }
-        return Row(name: "floor: sqlite3 import + join", seconds: seconds, accounts: accounts, peakMegabytes: 0)
+        return Row(name: "floor: sqlite3 import + join", seconds: seconds, accounts: accounts, peakMegabytes: 0,
+                   cpuSeconds: cpuSeconds(RUSAGE_CHILDREN) - cpuBefore)
     }
 
     private func reconcile(_ kind: Kind, _ directory: URL) throws -> [Row] {
@@ -88,21 +93,24 @@ struct ReconcileBenchmark {
 
         let repositoryFile = directory.appendingPathComponent("recon-\(kind.rawValue).db").path
         let repository = try SQLRepository(sqlitePath: repositoryFile)
+        let importCPU = cpuSeconds(RUSAGE_SELF)
         let importSeconds = try time { try data.importUsers(into: repository) }
         let engine = Engine(deployment: deployment, configDirectory: directory.path, repository: repository)
-        var rows = [Row(name: "\(kind.rawValue): import users", seconds: importSeconds, accounts: accounts, peakMegabytes: peakMegabytes())]
+        var rows = [Row(name: "\(kind.rawValue): import users", seconds: importSeconds, accounts: accounts, peakMegabytes: peakMegabytes(),
+                        cpuSeconds: cpuSeconds(RUSAGE_SELF) - importCPU)]
         for (name, mode) in [("first full run", RunOptions.Mode.full), ("second full run (unchanged)", .full)] {
-            let summary = try measure(engine, mode) { seconds in
-                rows.append(Row(name: "\(kind.rawValue): \(name)", seconds: seconds, accounts: accounts, peakMegabytes: peakMegabytes()))
+            let summary = try measure(engine, mode) { seconds, cpu in
+                rows.append(Row(name: "\(kind.rawValue): \(name)", seconds: seconds, accounts: accounts, peakMegabytes: peakMegabytes(),
+                                cpuSeconds: cpu))
             }
             try data.check(summary.situationCounts, errors: summary.errors.map(\.message))
         }
         // 1% of the accounts change department: an incremental run examines only those.
         let changed = Swift.max(1, accounts / 100)
         try change(kind, directory, count: changed)
-        let incremental = try measure(engine, .incremental) { seconds in
+        let incremental = try measure(engine, .incremental) { seconds, cpu in
             rows.append(Row(name: "\(kind.rawValue): incremental after 1% changed", seconds: seconds, accounts: accounts,
-                            peakMegabytes: peakMegabytes()))
+                            peakMegabytes: peakMegabytes(), cpuSeconds: cpu))
         }
         guard incremental.situations.values.reduce(0, +) == changed else {
             throw BenchmarkError("the incremental run examined \(incremental.situations.values.reduce(0, +)) accounts, expected \(changed)")
@@ -110,12 +118,15 @@ struct ReconcileBenchmark {
         return rows
     }
 
-    private func measure(_ engine: Engine, _ mode: RunOptions.Mode, _ report: (Double) -> Void) throws -> RunSummary {
+    /// Runs the resource in `mode` and reports its wall and processor seconds.
+    private func measure(_ engine: Engine, _ mode: RunOptions.Mode, _ report: (Double, Double) -> Void) throws -> RunSummary {
         var options = RunOptions()
         options.server = "bench"
         options.mode = mode
         var summary: RunSummary?
-        report(try time { summary = try engine.reconcile("Bench", options: options) })
+        let cpuBefore = cpuSeconds(RUSAGE_SELF)
+        let seconds = try time { summary = try engine.reconcile("Bench", options: options) }
+        report(seconds, cpuSeconds(RUSAGE_SELF) - cpuBefore)
         guard let summary, summary.status == "success" else { throw BenchmarkError("the run did not succeed: \(String(describing: summary?.errors.prefix(3)))") }
         return summary
     }
@@ -189,6 +200,15 @@ struct SyntheticData {
 }
 
 /// The process's peak resident memory so far.
+/// User and system processor seconds so far of this process (`RUSAGE_SELF`) or of its
+/// waited-for children (`RUSAGE_CHILDREN`).
+func cpuSeconds(_ who: __rusage_who) -> Double {
+    var usage = rusage()
+    getrusage(who.rawValue, &usage)
+    func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 func peakMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
