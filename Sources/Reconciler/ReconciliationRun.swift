@@ -186,9 +186,11 @@ struct ReconciliationRun {
                 sourceError = error
             }
             let current = classify(window, claims: claims, expected: expected)
-            let earlier = inFlight
+            // Moved, not copied, into handleWindow: its outcomes are taken out of the window,
+            // which copies the window's arrays first if anything else still holds them.
+            var earlier = inFlight.take()
             inFlight = current
-            if let earlier { guard try handleWindow(consume earlier) else { break } }
+            if let window = earlier.take() { guard try handleWindow(consume window) else { break } }
             if sourceError != nil || window.count < Self.windowSize {  // the source ended
                 inFlight = nil
                 guard try handleWindow(consume current) else { break }
