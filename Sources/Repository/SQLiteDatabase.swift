@@ -89,6 +89,10 @@ private final class SQLiteConnection: SQLConnection {
     /// Statements kept compiled at most; past it the cache starts again (statements built with
     /// a varying number of `?` would otherwise accumulate in a long-running server).
     private static let cacheLimit = 256
+    /// Statements being stepped now: a `forEachRow` body may run others on this connection.
+    /// The cache is emptied only when none is, since finalizing a statement between two of
+    /// its steps would free it under its caller.
+    private var running = 0
     /// The writer's checkpointer, told of each commit by SQLite's log hook (which it outlives).
     private var checkpointer: WALCheckpointer?
 
@@ -183,7 +187,7 @@ private final class SQLiteConnection: SQLConnection {
     /// multi-row inserts by their shape: their text, a few kilobytes, is built only once.
     private func statement(_ key: StatementKey) throws -> OpaquePointer {
         if let statement = statements[key] { return statement }
-        if statements.count >= Self.cacheLimit {
+        if statements.count >= Self.cacheLimit && running == 0 {
             for statement in statements.values { sqlite3_finalize(statement) }
             statements.removeAll()
         }
@@ -213,7 +217,11 @@ private final class SQLiteConnection: SQLConnection {
             if value.utf8.withContiguousStorageIfAvailable({ text.append(contentsOf: $0) }) == nil { text.append(contentsOf: value.utf8) }
         }
         text.append(0)
-        defer { sqlite3_reset(statement) }
+        running += 1
+        defer {
+            sqlite3_reset(statement)
+            running -= 1
+        }
         try text.withUnsafeBufferPointer { buffer in
             let base = UnsafeRawPointer(buffer.baseAddress!).assumingMemoryBound(to: CChar.self)
             var offset = 0

@@ -34,6 +34,24 @@ import Testing
         #expect(try database.read { try $0.row("SELECT count(*) FROM t")?.int(0) } == 4000)
     }
 
+    /// A row body that runs more distinct statements than the connection keeps compiled
+    /// must not have the statement it is stepping through finalized under it.
+    @Test func statementsRunInsideARowBodyLeaveTheOuterOneWhole() throws {
+        let database = try SQLiteDatabase(path: Self.newPath())
+        try database.write { db in
+            try db.execute("CREATE TABLE t (v INTEGER NOT NULL)", [])
+            try db.insertMany(into: "t", columns: ["v"], values: (1...3).map { SQLValue.int($0) }, onConflict: "")
+        }
+        var seen: [Int64] = []
+        try database.read { db in
+            try db.forEachRow("SELECT v FROM t ORDER BY v", []) { row in
+                seen.append(row.int(0))
+                for extra in 0..<300 { _ = try db.row("SELECT \(extra) + ?", .int(row.int(0))) }
+            }
+        }
+        #expect(seen == [1, 2, 3])
+    }
+
     @Test func theLogStaysBoundedWithoutTheCheckpointer() throws {
         let path = Self.newPath()
         // No checkpoint is asked for: commits past 256 pages (1 MB) checkpoint themselves.
