@@ -14,3 +14,45 @@ public enum Fingerprint {
         return hash ^ (hash >> 31)
     }
 }
+
+/// A set of fingerprints in one open-addressed table. Fingerprints are already well mixed, so
+/// unlike `Set<UInt64>` it does not hash them again: noting a million account ids took a
+/// quarter of a second of a flat-file run's reading thread that way.
+public struct FingerprintSet {
+    /// The fingerprints, each at its low bits' slot or the next free one; 0 marks a free slot
+    /// (the fingerprint 0 itself is noted in `containsZero`).
+    private var slots = [UInt64](repeating: 0, count: 1024)
+    private var count = 0
+    private var containsZero = false
+
+    public init() {}
+
+    /// Adds `fingerprint`; false when it was in the set already.
+    public mutating func insert(_ fingerprint: UInt64) -> Bool {
+        if fingerprint == 0 {
+            defer { containsZero = true }
+            return !containsZero
+        }
+        if (count + 1) * 2 > slots.count { grow() }
+        let mask = slots.count - 1
+        var index = Int(truncatingIfNeeded: fingerprint) & mask
+        while slots[index] != 0 {
+            if slots[index] == fingerprint { return false }
+            index = (index + 1) & mask
+        }
+        slots[index] = fingerprint
+        count += 1
+        return true
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [UInt64](repeating: 0, count: old.count * 2)
+        let mask = slots.count - 1
+        for fingerprint in old where fingerprint != 0 {
+            var index = Int(truncatingIfNeeded: fingerprint) & mask
+            while slots[index] != 0 { index = (index + 1) & mask }
+            slots[index] = fingerprint
+        }
+    }
+}

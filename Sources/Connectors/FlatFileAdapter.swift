@@ -179,7 +179,7 @@ struct FlatFileRows {
     private var reader: CSVReader
     private let resource: String
     /// The ids read so far, as fingerprints: a repeat is confirmed by reading the file again.
-    private var ids = Set<UInt64>()
+    private var ids = FingerprintSet()
     private let fingerprint: (String) -> UInt64
 
     /// Whether the file starts with a byte order mark.
@@ -231,7 +231,7 @@ struct FlatFileRows {
         guard !id.isEmpty else {
             throw AdapterError(resource: resource, message: "the row has an empty account id", line: line)
         }
-        if !ids.insert(fingerprint(id)).inserted, let first = try firstLine(of: id, before: line) {
+        if !ids.insert(fingerprint(id)), let first = try firstLine(of: id, before: line) {
             throw AdapterError(resource: resource, message: "duplicate account id: lines \(first) and \(line)", accountID: id, line: line)
         }
         return (id, record.fields)

@@ -25,9 +25,10 @@ struct AccountTable<Value> {
 
     var count: Int { ids.count }
 
-    /// Where `id` is, nil when it is not in the table.
-    func position(of id: String) -> Int? {
-        let (slot, _) = probe(id, Fingerprint.of(id))
+    /// Where `id` is, nil when it is not in the table. A caller looking the same id up in
+    /// several tables passes its fingerprint (`Fingerprint.of(id)`) to each.
+    func position(of id: String, fingerprint: UInt64? = nil) -> Int? {
+        let (slot, _) = probe(id, fingerprint ?? Fingerprint.of(id))
         return slots[slot] == 0 ? nil : Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1
     }
 

@@ -176,7 +176,9 @@ struct ReconciliationRun {
             do {
                 while window.count < Self.windowSize, let account = try stream.next() {
                     if let part, !part.contains(account.id) { continue }
-                    let known = previous.position(of: account.id), claimed = claims.position(of: account.id)
+                    let fingerprint = Fingerprint.of(account.id)
+                    let known = previous.position(of: account.id, fingerprint: fingerprint)
+                    let claimed = claims.position(of: account.id, fingerprint: fingerprint)
                     guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
                     if options.mode == .incremental
                         && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }

@@ -21,7 +21,7 @@ struct Claims {
     }
 
     /// Where `accountID` is among the linked ids, nil when no user links it.
-    func position(of accountID: String) -> Int? { first.position(of: accountID) }
+    func position(of accountID: String, fingerprint: UInt64? = nil) -> Int? { first.position(of: accountID, fingerprint: fingerprint) }
 
     /// The users linking the account id at `position`.
     func users(at position: Int) -> [String] {

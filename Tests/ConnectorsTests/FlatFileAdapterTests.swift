@@ -126,6 +126,19 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         #expect(prints.count == ids.count)
     }
 
+    /// The set the flat-file reader notes ids in: every fingerprint once, through its growth,
+    /// including 0 (its free-slot mark) and fingerprints that share their low bits (one slot).
+    @Test func fingerprintSetTellsNewFromSeen() {
+        var set = FingerprintSet()
+        let prints = (0..<5000).map { Fingerprint.of("a\($0)") } + [0, 1 << 40, 2 << 40, 3 << 40]
+        let firstTime = prints.map { set.insert($0) }
+        let secondTime = prints.map { set.insert($0) }
+        #expect(firstTime.allSatisfy { $0 }, "each fingerprint is new the first time")
+        #expect(!secondTime.contains(true), "and seen the second")
+        let another = set.insert(4 << 40)
+        #expect(another)
+    }
+
     @Test func emptyIDIsAnErrorWithItsLine() throws {
         try withFile("uid,name\na,1\n,2\n") { file throws in
             let error = adapterError { _ = try allAccounts(adapter(file)) }
