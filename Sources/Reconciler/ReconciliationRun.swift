@@ -40,9 +40,11 @@ struct ReconciliationRun {
     /// Accounts between checks for a cancellation request (and progress reports).
     private static let checkInterval = 500
     /// Accounts classified together: enough that the few needing correlation (5% of them, say)
-    /// keep every core busy for milliseconds, which waking a helper thread is small against;
-    /// few enough that a stopped run wastes little.
-    private static let windowSize = 2048
+    /// keep every core busy for milliseconds, which handing them to other threads is small
+    /// against; few enough that a stopped run wastes little. At a million accounts, windows
+    /// of 8,192 took 12% off a first run and 15-20% off an unchanged one, and 10% of their
+    /// processor time, against 2,048 (peak memory +5-10 MB); 16,384 gained nothing more.
+    private static let windowSize = 8192
     /// Index and history rows written per transaction: each commit rewrites the pages it
     /// touched, so larger batches write less; a killed run loses at most one batch.
     private static let batchSize = 4000
