@@ -151,18 +151,19 @@ struct ReconciliationRun {
                 }
                 // Steps 2-4 for an account that exists. Each outcome is moved out of the window,
                 // not copied: copying and freeing a million outcomes cost a tenth of a run.
-                let outcome: Outcome
+                let classified: Result<Outcome, any Error>
                 if let claimed = window.claimed[index].take() {
-                    outcome = claimed
+                    classified = .success(claimed)
                 } else {
-                    switch correlated[nextCorrelated] {
-                    case .success(let correlated): outcome = correlated
-                    case .failure(let error):
-                        recordError(window.accounts[index].account.id, "\(error)")
-                        nextCorrelated += 1
-                        continue
-                    }
+                    classified = correlated[nextCorrelated]
                     nextCorrelated += 1
+                }
+                let outcome: Outcome
+                switch consume classified {
+                case .success(let classified): outcome = classified
+                case .failure(let error):
+                    recordError(window.accounts[index].account.id, "\(error)")
+                    continue
                 }
                 if outcome.situation == .found, let owner = outcome.owner, expected[outcome.accountID]?.contains(owner) != true {
                     foundByCorrelation.insert(owner)

@@ -141,7 +141,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         return try db.rows(sql, arguments).map { $0.text(0) }
     }
 
-    static let singleEqualitySQL = """
+    private static let singleEqualitySQL = """
         SELECT DISTINCT "user" FROM user_attributes WHERE name = ? AND value = ? ORDER BY "user" LIMIT 1000
         """
 

@@ -212,9 +212,8 @@ private final class SQLiteConnection: SQLConnection {
         for case .text(let value) in arguments { length += value.utf8.count }
         var text: [UInt8] = []
         text.reserveCapacity(length)  // not grown a dozen times through a multi-row insert's 10 KB
-        for case .text(let value) in arguments {
-            // A string's bytes copied at once where they are contiguous (native strings), not one by one.
-            if value.utf8.withContiguousStorageIfAvailable({ text.append(contentsOf: $0) }) == nil { text.append(contentsOf: value.utf8) }
+        for case .text(var value) in arguments {
+            value.withUTF8 { text.append(contentsOf: $0) }  // the bytes at once, not one by one
         }
         text.append(0)
         running += 1

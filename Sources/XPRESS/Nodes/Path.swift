@@ -38,9 +38,8 @@ struct Path: Sendable, CustomStringConvertible {
     /// root (the linter, for every `ref`) need not take the symbol table's lock, and pass
     /// `keepingSteps: false` to have the path checked without its steps being built.
     static func parseParts(_ text: String, keepingSteps: Bool = true) -> Result<(fromHost: Bool, rootName: String, steps: [Step]), PathError> {
-        // Native strings are contiguous UTF-8: parse them in place rather than copy them.
-        text.utf8.withContiguousStorageIfAvailable { parseParts($0, keepingSteps: keepingSteps) }
-            ?? Array(text.utf8).withUnsafeBufferPointer { parseParts($0, keepingSteps: keepingSteps) }
+        var text = text  // parsed in place: a native string's UTF-8 buffer, not a copy of it
+        return text.withUTF8 { parseParts($0, keepingSteps: keepingSteps) }
     }
 
     private static func parseParts(_ bytes: UnsafeBufferPointer<UInt8>,

@@ -83,7 +83,9 @@ struct Template: Sendable {
 
     /// A fast test for `$(` (most text has none).
     static func mayHoldReferences(_ text: String) -> Bool {
-        func scan<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        // The UTF-8 buffer itself (a native string's storage), not the string's iterator.
+        var text = text
+        return text.withUTF8 { bytes in
             var previousWasDollar = false
             for byte in bytes {
                 if previousWasDollar && byte == UInt8(ascii: "(") { return true }
@@ -91,9 +93,8 @@ struct Template: Sendable {
             }
             return false
         }
-        // Native strings are contiguous UTF-8: scanning the buffer avoids the string iterator.
-        return text.utf8.withContiguousStorageIfAvailable(scan) ?? scan(text.utf8)
     }
+
 
     /// The `)` that closes the `$(` opened just before `start`, counting nested parentheses.
     private static func closingParenthesis(_ text: Substring, from start: Substring.Index) -> Substring.Index? {
