@@ -4,12 +4,42 @@
 /// Two different strings share a fingerprint with a chance of about one in 2^64 a pair, so a
 /// repeated fingerprint means "probably seen": the caller confirms with the strings themselves.
 public enum Fingerprint {
-    /// FNV-1a over the UTF-8 bytes, then mixed so that the low bits (which pick a slot) depend
-    /// on every byte.
+    /// The UTF-8 bytes eight at a time, each word multiplied in, then mixed so that the low
+    /// bits (which pick a slot) depend on every byte. A run fingerprints each account id four
+    /// times; byte at a time through `utf8`, that was 4% of an unchanged run's instructions.
     public static func of(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        hash = (hash ^ (hash >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        text.utf8.withContiguousStorageIfAvailable(of) ?? of(Array(text.utf8))
+    }
+
+    /// The fingerprint of a string's UTF-8 bytes.
+    private static func of(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hash = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: bytes.count)
+        guard let base = bytes.baseAddress else { return mixed(hash) }
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: UInt64.self))
+            hash = (hash ^ word) &* 0x9e37_79b9_7f4a_7c15
+            hash ^= hash >> 32
+            offset += 8
+        }
+        if offset < bytes.count {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while offset < bytes.count {
+                tail |= UInt64(base[offset]) << shift
+                shift += 8
+                offset += 1
+            }
+            hash = (hash ^ tail) &* 0x9e37_79b9_7f4a_7c15
+        }
+        return mixed(hash)
+    }
+
+    private static func of(_ bytes: [UInt8]) -> UInt64 { bytes.withUnsafeBufferPointer(of) }
+
+    /// The finalizer of SplitMix64: every input bit reaches every output bit.
+    private static func mixed(_ value: UInt64) -> UInt64 {
+        var hash = (value ^ (value >> 30)) &* 0xbf58_476d_1ce4_e5b9
         hash = (hash ^ (hash >> 27)) &* 0x94d0_49bb_1331_11eb
         return hash ^ (hash >> 31)
     }

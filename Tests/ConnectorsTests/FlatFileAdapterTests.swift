@@ -124,6 +124,20 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         #expect(ids.allSatisfy { prints.insert(Fingerprint.of($0)).inserted })
         #expect(ids.allSatisfy { !prints.insert(Fingerprint.of(String($0))).inserted })
         #expect(prints.count == ids.count)
+        // Read eight bytes at a time and then the tail: every length, every byte counts.
+        let long = "uid=someone,ou=people,dc=example,dc=org"
+        let prefixes = (0...long.utf8.count).map { String(long.utf8.prefix($0))! }
+        #expect(Set(prefixes.map(Fingerprint.of)).count == prefixes.count)
+        let bytes = Array(long.utf8)
+        let oneByteApart = bytes.indices.map { position in
+            var changed = bytes
+            changed[position] ^= 1
+            return String(decoding: changed, as: UTF8.self)
+        }
+        #expect(Set(oneByteApart.map(Fingerprint.of) + [Fingerprint.of(long)]).count == oneByteApart.count + 1)
+        // However the string is stored: a slice copied out, or bytes decoded.
+        #expect(Fingerprint.of(String(long.dropFirst(4))) == Fingerprint.of("someone,ou=people,dc=example,dc=org"))
+        #expect(Fingerprint.of(String(decoding: Array("a12".utf8), as: UTF8.self)) == Fingerprint.of("a12"))
     }
 
     /// The set the flat-file reader notes ids in: every fingerprint once, through its growth,
