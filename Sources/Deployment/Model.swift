@@ -20,6 +20,24 @@ public enum Situation: String, CaseIterable, Sendable, Codable {
     }
 
     public func allows(_ response: Response) -> Bool { response == .doNothing || allowedResponses.contains(response) }
+
+    /// The situation's position in `allCases`, for tables a run reads for every account.
+    public var position: Int {
+        switch self {
+        case .confirmed: 0
+        case .collision: 1
+        case .deleted: 2
+        case .found: 3
+        case .missing: 4
+        case .unassigned: 5
+        case .unmatched: 6
+        case .disputed: 7
+        }
+    }
+
+    /// By position: the synthesized hash of a raw-valued enum hashes its name, and a run
+    /// counts a situation per account in a dictionary keyed by situation.
+    public func hash(into hasher: inout Hasher) { hasher.combine(position) }
 }
 
 /// What reconciliation does about a situation.

@@ -21,9 +21,11 @@ struct ReconciliationRun {
     private let started = currentMillis()
     /// The policy's values a run reads for every account, read once (reading a `Setting`
     /// copies where it came from): the response to each situation (by `Situation.position`),
-    /// the proxy administrator, whether to explain and to reconcile attributes.
+    /// the proxy administrator, the per-account workflow, whether to explain and to
+    /// reconcile attributes.
     private let responses: [Response]
     private let proxyAdministrator: String?
+    private let perAccountWorkflow: String?
     private let explaining: Bool
     private let reconcilesAttributes: Bool
 
@@ -84,6 +86,7 @@ struct ReconciliationRun {
         summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
         responses = Situation.allCases.map(policy.response)
         proxyAdministrator = policy.proxyAdministrator.value
+        perAccountWorkflow = policy.perAccountWorkflow.value
         explaining = policy.explainSituation.value
         reconcilesAttributes = policy.attributeReconciliation.value
         for situation in Situation.allCases { summary.situations[situation] = 0 }
@@ -168,7 +171,7 @@ struct ReconciliationRun {
                 if outcome.situation == .found, let owner = outcome.owner, expected[outcome.accountID]?.contains(owner) != true {
                     foundByCorrelation.insert(owner)
                 }
-                try handle(outcome, pending: &pending)
+                try handle(outcome, knownPosition: window.accounts[index].known, pending: &pending)
             }
             return stopped == nil
         }
@@ -185,7 +188,7 @@ struct ReconciliationRun {
                     guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
                     if options.mode == .incremental
                         && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
-                    window.append(WindowAccount(account: account, claimed: claimed))
+                    window.append(WindowAccount(account: account, known: known, claimed: claimed))
                 }
             } catch {
                 sourceError = error
@@ -375,9 +378,11 @@ struct ReconciliationRun {
 
     // MARK: Classification
 
-    /// An account a run examines, with its position among the linked account ids.
+    /// An account a run examines, with its positions among the index rows and the linked
+    /// account ids.
     private struct WindowAccount {
         var account: Account
+        var known: Int?
         var claimed: Int?
     }
 
@@ -436,14 +441,15 @@ struct ReconciliationRun {
 
     // MARK: Responses
 
-    private mutating func handle(_ outcome: Outcome, pending: inout [Outcome]) throws {
+    /// `knownPosition`, where the caller found the account's index row, saves looking it up again.
+    private mutating func handle(_ outcome: Outcome, knownPosition: Int? = nil, pending: inout [Outcome]) throws {
         summary.situations[outcome.situation, default: 0] += 1
         let response = try response(for: outcome.situation)
         if response != .doNothing && proxyAdministrator != nil {
             pending.append(outcome)
             return
         }
-        try record(outcome, finalSituation: outcome.situation, response: nil)
+        try record(outcome, finalSituation: outcome.situation, response: nil, knownPosition: knownPosition)
     }
 
     /// Carries out the responses, resource changes as one batch.
@@ -617,9 +623,9 @@ struct ReconciliationRun {
     // MARK: Recording
 
     /// Queues the Account Index row of an account's final situation, and runs the per-account
-    /// workflow.
-    private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?) throws {
-        let known = previous[outcome.accountID]
+    /// workflow. Without `knownPosition` the account's index row is looked up by its id.
+    private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?, knownPosition: Int? = nil) throws {
+        let known = knownPosition.map { previous[position: $0] } ?? previous[outcome.accountID]
         let digest = outcome.account.map { StoredDigest.number(Digest.value(of: $0)) } ?? known?.digest ?? .text("")
         let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation
             && known?.owner == outcome.owner && known?.explanation == outcome.explanation && response == nil
@@ -642,7 +648,7 @@ struct ReconciliationRun {
         if known?.situation != finalSituation || known?.owner != outcome.owner || response != nil {
             recordHistory(outcome.accountID, finalSituation, owner: outcome.owner, action: response?.rawValue)
         }
-        if acting, let rule = policy.perAccountWorkflow.value {
+        if acting, let rule = perAccountWorkflow {
             let arguments: [(String, Value)] = [
                 ("accountId", .string(outcome.accountID)), ("resourceName", .string(resource.name)),
                 ("userName", outcome.owner.map { .string($0) } ?? .null), ("initialSituation", .string(outcome.situation.rawValue)),

@@ -87,23 +87,6 @@ struct SeenAccounts {
     func containsClaimed(at position: Int) -> Bool { claimed[position] }
 }
 
-extension Situation {
-    /// The situation's position in `allCases`, for tables a run reads for every account (a
-    /// dictionary keyed by situation hashes its name).
-    var position: Int {
-        switch self {
-        case .confirmed: 0
-        case .collision: 1
-        case .deleted: 2
-        case .found: 3
-        case .missing: 4
-        case .unassigned: 5
-        case .unmatched: 6
-        case .disputed: 7
-        }
-    }
-}
-
 /// What the previous runs left in the Account Index about one account, in the few bytes a run
 /// compares (a run over a million accounts holds one per account).
 struct KnownEntry {
