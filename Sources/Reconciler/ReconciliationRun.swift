@@ -111,7 +111,7 @@ struct ReconciliationRun {
         try repository.forEachLink(on: resource.name, accepting: inPart, reserve: { claims = Claims(capacity: Self.expectedCount(of: $0, share: share)) }) {
             claims.add($1, to: $0)
         }
-        var expected = try part?.expected ?? expectedAccounts()
+        var expected = try part?.expected ?? expectedAccounts(linkedUsers: claims.users())
         previous = try known.value()
         if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
@@ -270,9 +270,12 @@ struct ReconciliationRun {
     }
 
     /// The account ids the repository expects of users assigned the resource without a link.
-    func expectedAccounts() throws -> [String: [String]] {
+    /// `linkedUsers`, every user linking an account of the resource, saves the repository
+    /// looking up each assigned user's links.
+    func expectedAccounts(linkedUsers: AccountTable<Void>? = nil) throws -> [String: [String]] {
         var expected: [String: [String]] = [:]
-        for user in try repository.assignedWithoutLink(on: resource.name) {
+        let isLinked = linkedUsers.map { users in { (user: String) in users.position(of: user) != nil } }
+        for user in try repository.assignedWithoutLink(on: resource.name, isLinked: isLinked) {
             expected[try expectedAccountID(of: user), default: []].append(user)
         }
         return expected

@@ -39,6 +39,14 @@ struct Claims {
     /// How many account ids are linked.
     var count: Int { first.count }
 
+    /// Every user that links one of the account ids, once.
+    func users() -> AccountTable<Void> {
+        var users = AccountTable<Void>(capacity: first.count)
+        for user in first.values { _ = users.add(user, ()) }
+        for linking in several.values { for user in linking { _ = users.add(user, ()) } }
+        return users
+    }
+
     /// Only the claims whose account id `include` accepts.
     func filter(_ include: (String) -> Bool) -> Claims {
         var kept = Claims()

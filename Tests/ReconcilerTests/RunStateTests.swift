@@ -34,6 +34,8 @@ import Testing
         #expect(claims.count == 2 && claims.users(at: a1) == ["ann", "cy", "dee"] && claims.soleUser(at: a1) == nil)
         #expect(claims.users(at: b2) == ["bob"] && claims.soleUser(at: b2) == "bob" && claims["zed"] == nil)
         #expect(claims.filter { $0 == "a1" }["a1"] == ["ann", "cy", "dee"] && claims.filter { $0 == "a1" }.count == 1)
+        let users = claims.users()
+        #expect(users.count == 4 && ["ann", "bob", "cy", "dee"].allSatisfy { users.position(of: $0) != nil } && users.position(of: "zed") == nil)
     }
 
     /// An id is seen once, whichever of the index and the links hold it.

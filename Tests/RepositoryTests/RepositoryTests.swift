@@ -31,6 +31,24 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.links(on: "HR").isEmpty)
     }
 
+    /// Users assigned a resource without a link to it, in binary name order, whether the
+    /// repository looks the links up or the caller says who links (what a run does).
+    @Test(arguments: Backend.allCases) func assignedUsersWithoutALinkAreExpected(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let linkedToHR = { (name: String, id: String) in User(name: name, accounts: [AccountLink(resource: "HR", accountID: id)]) }
+        try repository.saveUsers([
+            linkedToHR("ann", "a1"), linkedToHR("bob", "a1"),  // both link one account
+            User(name: "zed", assignedResources: ["HR"]), User(name: "Émile", assignedResources: ["HR", "LDAP"]),
+            User(name: "Cy", assignedResources: ["HR"]), User(name: "dee", assignedResources: ["LDAP"]),
+            User(name: "eve", assignedResources: ["HR"], accounts: [AccountLink(resource: "LDAP", accountID: "e")]),
+        ])
+        let expected = ["Cy", "eve", "zed", "Émile"]
+        #expect(try repository.assignedWithoutLink(on: "HR", isLinked: nil) == expected)
+        #expect(try repository.assignedWithoutLink(on: "HR", isLinked: { ["ann", "bob"].contains($0) }) == expected)
+        #expect(try repository.assignedWithoutLink(on: "LDAP", isLinked: { $0 == "eve" }) == ["dee", "Émile"])
+        #expect(try repository.assignedWithoutLink(on: "Nowhere", isLinked: { _ in false }).isEmpty)
+    }
+
     @Test(arguments: Backend.allCases) func correlationConditionsFindTheSameUsers(_ backend: Backend) throws {
         let repository = try makeRepository(backend)
         try repository.saveUsers([
