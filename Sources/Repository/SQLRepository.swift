@@ -126,9 +126,17 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     private static func matching(_ conditions: [UserCondition], _ db: any SQLConnection) throws -> [String] {
         // The common correlation (one attribute equal to a value) reads the value index alone:
         // every attribute row's user exists (the foreign key), so `users` need not be joined.
+        // Made distinct and sorted here: in SQL, DISTINCT and ORDER BY set up two temporary
+        // tables per correlation, which cost more than the lookup itself.
         if conditions.count == 1, let only = conditions.first, only.op == .equals,
            only.attribute != "name", only.attribute != "linkedAccountId" {
-            return try db.rows(Self.singleEqualitySQL, [.text(only.attribute), .text(only.operand)]).map { $0.text(0) }
+            var users: [String] = []
+            try db.forEachRow(Self.singleEqualitySQL, [.text(only.attribute), .text(only.operand)]) { users.append($0.text(0)) }
+            guard users.count > 1 else { return users }
+            users.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }  // SQL's binary order
+            var distinct = users.indices.filter { $0 == 0 || users[$0] != users[$0 - 1] }.map { users[$0] }
+            if distinct.count > 1000 { distinct.removeSubrange(1000...) }
+            return distinct
         }
         var clauses: [String] = []
         var arguments: [SQLValue] = []
@@ -142,7 +150,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     private static let singleEqualitySQL = """
-        SELECT DISTINCT "user" FROM user_attributes WHERE name = ? AND value = ? ORDER BY "user" LIMIT 1000
+        SELECT "user" FROM user_attributes WHERE name = ? AND value = ?
         """
 
     /// One condition as SQL over `users u`. Equality and prefixes go through the indexes

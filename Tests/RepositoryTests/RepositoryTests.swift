@@ -49,6 +49,18 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.assignedWithoutLink(on: "Nowhere", isLinked: { _ in false }).isEmpty)
     }
 
+    /// One attribute equal to a value (the common correlation): each user once, however many
+    /// of its values match, in binary name order.
+    @Test(arguments: Backend.allCases) func anEqualityConditionNamesEachUserOnceInOrder(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        try repository.saveUsers([
+            User(name: "zoe", attributes: ["dept": .multi(["Ops", "IT", "Ops"])]), User(name: "Émile", attributes: ["dept": .single("Ops")]),
+            User(name: "Bea", attributes: ["dept": .single("Ops")]), User(name: "al", attributes: ["dept": .single("ops")]),
+        ])
+        #expect(try repository.findUsers([UserCondition(attribute: "dept", op: .equals, operand: "Ops")]) == ["Bea", "zoe", "Émile"])
+        #expect(try repository.findUsers([UserCondition(attribute: "dept", op: .equals, operand: "HR")]).isEmpty)
+    }
+
     @Test(arguments: Backend.allCases) func correlationConditionsFindTheSameUsers(_ backend: Backend) throws {
         let repository = try makeRepository(backend)
         try repository.saveUsers([
