@@ -336,10 +336,10 @@ struct ReconciliationRun {
         let reserve = { (count: Int) in known = AccountTable(capacity: expectedCount(of: count, share: share)) }
         if attributes {
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {
-                known.set(KnownEntry($0.state, attributes: $0.attributes), for: $0.accountID)
+                _ = known.add($0.accountID, KnownEntry($0.state, attributes: $0.attributes))  // one row per id
             }
         } else {
-            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { known.set(KnownEntry($0), for: $0.accountID) }
+            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { _ = known.add($0.accountID, KnownEntry($0)) }
         }
         return known
     }

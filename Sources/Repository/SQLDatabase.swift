@@ -56,8 +56,11 @@ public struct SQLRow: @unchecked Sendable {
     }
 
     /// The text of column `index` ("" for NULL: use `optionalText` where NULL means something).
-    func text(_ index: Int) -> String { value(index).string ?? "" }
-    func optionalText(_ index: Int) -> String? { value(index).string }
+    func text(_ index: Int) -> String { optionalText(index) ?? "" }
+    func optionalText(_ index: Int) -> String? {
+        if let statement { return SQLiteColumns.text(statement, Int32(index)) }
+        return values[index].string
+    }
     func int(_ index: Int) -> Int64 { value(index).int64 ?? 0 }
     func optionalInt(_ index: Int) -> Int64? { value(index).int64 }
     func bool(_ index: Int) -> Bool { int(index) != 0 }

@@ -366,6 +366,14 @@ enum SQLiteColumns {
         (0..<sqlite3_column_count(statement)).map { value(statement, $0) }
     }
 
+    /// The column as text, nil when it is NULL. Without asking the column's type first (a
+    /// run reads four text columns of a million rows): SQLite spells a number the way
+    /// `SQLValue.string` does, and this schema stores no floating-point values.
+    static func text(_ statement: OpaquePointer, _ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(statement, column) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self)
+    }
+
     /// The column as a digest number when it is text spelling one; nil otherwise.
     static func digest(_ statement: OpaquePointer, _ column: Int32) -> StoredDigest? {
         guard sqlite3_column_type(statement, column) == SQLITE_TEXT else { return nil }
