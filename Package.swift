@@ -24,6 +24,7 @@ let package = Package(
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP", providers: [.apt(["libldap-dev"])]),
         .systemLibrary(name: "CSQLiteConfig", path: "Sources/CSQLiteConfig", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(name: "XMLSource", dependencies: ["CLibXML2"]),
         .target(name: "XPRESS", dependencies: ["XMLSource", "CJavaScriptCore"],
                 resources: [.embedInCode("Resources/ReconRules.xml")]),
@@ -45,7 +46,7 @@ let package = Package(
             .product(name: "PostgresNIO", package: "postgres-nio"),
             .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource", "CMalloc"]),
+        .target(name: "Reconciler", dependencies: ["Deployment", "Repository", "Connectors", "XPRESS", "XMLSource", "CMalloc", "CPrefetch"]),
         .executableTarget(name: "recon", dependencies: [
             "Reconciler", "RuleCheck", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -1,4 +1,5 @@
 import Connectors
+import CPrefetch
 
 /// A map from account id to `Value` sized for a run over a million accounts.
 ///
@@ -30,6 +31,22 @@ struct AccountTable<Value> {
     func position(of id: String, fingerprint: UInt64? = nil) -> Int? {
         let (slot, _) = probe(id, fingerprint ?? Fingerprint.of(id))
         return slots[slot] == 0 ? nil : Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1
+    }
+
+    /// Asks for the slot an id with `fingerprint` is probed at first. At a million ids the
+    /// table is larger than the processor's caches and each probe misses twice (its slot, then
+    /// its id): a loop over many ids calls this some ids ahead of `position(of:fingerprint:)`,
+    /// and `prefetchID(_:)` a few ids ahead, so that the misses overlap.
+    func prefetchSlot(_ fingerprint: UInt64) {
+        slots.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: fingerprint) & mask)) }
+    }
+
+    /// Asks for the id in the slot an id with `fingerprint` is probed at first (best once
+    /// `prefetchSlot(_:)` has brought the slot in).
+    func prefetchID(_ fingerprint: UInt64) {
+        let slot = slots[Int(truncatingIfNeeded: fingerprint) & mask]
+        guard slot != 0 else { return }
+        ids.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1) }
     }
 
     /// The slot holding `id`, or the empty slot where it would go.
@@ -69,6 +86,29 @@ struct AccountTable<Value> {
         ids.append(id)
         values.append(value())
         return (ids.count - 1, true)
+    }
+
+    /// Adds each entry whose id is new, as `add` does one at a time, but asks for every entry's
+    /// slot first: at a million ids each insertion misses the caches, and asked for together
+    /// the misses overlap (a run loads its tables a few hundred rows at a time). The entries
+    /// whose id was there already (the first of two equal ids in `entries` counts as there),
+    /// with the position of that id.
+    mutating func add(_ entries: [(id: String, value: Value)]) -> [(entry: Int, position: Int)] {
+        while (ids.count + entries.count) * 2 > slots.count { grow() }
+        let fingerprints = entries.map { Fingerprint.of($0.id) }
+        for fingerprint in fingerprints { prefetchSlot(fingerprint) }
+        var repeated: [(entry: Int, position: Int)] = []
+        for (index, entry) in entries.enumerated() {
+            let (slot, fingerprint) = probe(entry.id, fingerprints[index])
+            if slots[slot] != 0 {
+                repeated.append((index, Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1))
+                continue
+            }
+            slots[slot] = (fingerprint >> 32) << 32 | UInt64(ids.count + 1)
+            ids.append(entry.id)
+            values.append(entry.value)
+        }
+        return repeated
     }
 
     /// Only the entries whose id `include` accepts, in the same order.

@@ -14,11 +14,27 @@ struct Claims {
     /// Adds a link of `user` to `accountID`.
     mutating func add(_ user: String, to accountID: String) {
         let (position, added) = first.add(accountID, user)
-        if !added {
-            several[accountID, default: [first[position: position]]].append(user)
-            several[accountID]?.sort()
-        }
+        if !added { addRepeat(user, to: accountID, at: position) }
     }
+
+    /// Adds the link of `user` to `accountID` with the next ones, `batch` at a time.
+    mutating func add(_ user: String, to accountID: String, in batch: inout TableBatch<String>) {
+        for (accountID, user, position) in batch.add(accountID, user, to: &first) { addRepeat(user, to: accountID, at: position) }
+    }
+
+    /// Adds the links `batch` holds.
+    mutating func flush(_ batch: inout TableBatch<String>) {
+        for (accountID, user, position) in batch.flush(to: &first) { addRepeat(user, to: accountID, at: position) }
+    }
+
+    private mutating func addRepeat(_ user: String, to accountID: String, at position: Int) {
+        several[accountID, default: [first[position: position]]].append(user)
+        several[accountID]?.sort()
+    }
+
+    /// See `AccountTable.prefetchSlot(_:)` and `prefetchID(_:)`.
+    func prefetchSlot(_ fingerprint: UInt64) { first.prefetchSlot(fingerprint) }
+    func prefetchID(_ fingerprint: UInt64) { first.prefetchID(fingerprint) }
 
     /// Where `accountID` is among the linked ids, nil when no user links it.
     func position(of accountID: String, fingerprint: UInt64? = nil) -> Int? { first.position(of: accountID, fingerprint: fingerprint) }
@@ -42,8 +58,10 @@ struct Claims {
     /// Every user that links one of the account ids, once.
     func users() -> AccountTable<Void> {
         var users = AccountTable<Void>(capacity: first.count)
-        for user in first.values { _ = users.add(user, ()) }
-        for linking in several.values { for user in linking { _ = users.add(user, ()) } }
+        var batch = TableBatch<Void>()
+        for user in first.values { batch.add(user, (), to: &users) }
+        for linking in several.values { for user in linking { batch.add(user, (), to: &users) } }
+        batch.flush(to: &users)
         return users
     }
 
@@ -53,6 +71,30 @@ struct Claims {
         kept.first = first.filter(include)
         kept.several = several.filter { include($0.key) }
         return kept
+    }
+}
+
+/// Rows on their way into an `AccountTable`, added a few hundred at a time so that their
+/// cache misses overlap (`AccountTable.add(_:)`).
+struct TableBatch<Value> {
+    static var size: Int { 256 }
+    private var rows: [(id: String, value: Value)] = []
+
+    init() { rows.reserveCapacity(Self.size) }
+
+    /// Appends a row, and adds the batch once it is full: the rows whose id was in the table
+    /// already, with the position of that id.
+    @discardableResult
+    mutating func add(_ id: String, _ value: Value, to table: inout AccountTable<Value>) -> [(id: String, value: Value, position: Int)] {
+        rows.append((id, value))
+        return rows.count == Self.size ? flush(to: &table) : []
+    }
+
+    /// Adds the rows waiting; the rows whose id was in the table already, with its position.
+    @discardableResult
+    mutating func flush(to table: inout AccountTable<Value>) -> [(id: String, value: Value, position: Int)] {
+        defer { rows.removeAll(keepingCapacity: true) }
+        return table.add(rows).map { (rows[$0.entry].id, rows[$0.entry].value, $0.position) }
     }
 }
 

@@ -22,6 +22,41 @@ import Testing
         #expect(kept.count == ids.count / 3 + 1 && kept[ids[3]] == 3 && kept[ids[4]] == nil)
     }
 
+    /// Added a batch at a time, a table holds what adding one at a time gives: the first value
+    /// of an id, repeats (within a batch too) reported with the position of the id's first row.
+    @Test func anAccountTableAddsABatchAsOneAtATime() {
+        let rows = (0..<3000).map { (id: "a\($0 % 2500)", value: $0) }
+        var batched = AccountTable<Int>(capacity: 1), single = AccountTable<Int>(capacity: 1)
+        var repeats: [(entry: Int, position: Int)] = []
+        for start in stride(from: 0, to: rows.count, by: 700) {
+            let batch = Array(rows[start..<min(rows.count, start + 700)])
+            repeats += batched.add(batch).map { (start + $0.entry, $0.position) }
+        }
+        let singleRepeats = rows.indices.compactMap { index in
+            let (position, added) = single.add(rows[index].id, rows[index].value)
+            return added ? nil : (entry: index, position: position)
+        }
+        #expect(Array(batched.ids) == Array(single.ids) && batched.count == 2500)
+        #expect(rows.allSatisfy { batched[$0.id] == single[$0.id] })
+        #expect(repeats.map(\.entry) == singleRepeats.map(\.entry) && repeats.map(\.position) == singleRepeats.map(\.position))
+        #expect(repeats.count == 500 && repeats.allSatisfy { batched.ids[$0.position] == rows[$0.entry].id })
+    }
+
+    /// Links added through a batch make the same claims as links added one by one.
+    @Test func claimsFromABatchMatchClaimsAddedOneByOne() {
+        let links = (0..<1000).map { (accountID: "a\($0 % 900)", user: "u\(($0 * 7) % 1000)") }
+        var batched = Claims(capacity: 1), single = Claims(capacity: 1)
+        var batch = TableBatch<String>()
+        for link in links {
+            batched.add(link.user, to: link.accountID, in: &batch)
+            single.add(link.user, to: link.accountID)
+        }
+        batched.flush(&batch)
+        #expect(batched.count == 900 && single.count == 900)
+        #expect((0..<900).allSatisfy { batched["a\($0)"] == single["a\($0)"] })
+        #expect(batched["a5"]?.count == 2 && batched.soleUser(at: batched.position(of: "a5")!) == nil)
+    }
+
     /// An id linked by several users is a collision, its users in order whatever order the
     /// links came in; the others have one user each.
     @Test func claimsKeepEveryUserOfAnAccount() throws {
