@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// The 64-bit fingerprint of a string: a stand-in for an account id, in 8 bytes, for noticing
 /// a repeated id among a million without keeping a million strings, or for probing a table.
 ///
@@ -56,6 +58,12 @@ public struct FingerprintSet {
     private var containsZero = false
 
     public init() {}
+
+    /// Asks for the slot `insert` looks at first for `fingerprint` (see `AccountTable`'s
+    /// prefetching): at a million ids the table is larger than the caches.
+    public func prefetch(_ fingerprint: UInt64) {
+        slots.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: fingerprint) & ($0.count - 1))) }
+    }
 
     /// Adds `fingerprint`; false when it was in the set already.
     public mutating func insert(_ fingerprint: UInt64) -> Bool {

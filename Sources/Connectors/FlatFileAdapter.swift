@@ -181,6 +181,18 @@ struct FlatFileRows {
     /// The ids read so far, as fingerprints: a repeat is confirmed by reading the file again.
     private var ids = FingerprintSet()
     private let fingerprint: (String) -> UInt64
+    /// Records read ahead of the one handed out, each with its id's fingerprint (nil for a row
+    /// `next()` will refuse): a ring of `lookahead` places, `aheadCount` of them used from
+    /// `aheadStart` on. Their slots in `ids` are fetched while the rows before them are handed
+    /// out: at a million ids, noting each one waited on a cache miss, a quarter of the reading
+    /// thread.
+    private var ahead = [(record: CSVRecord, fingerprint: UInt64?)?](repeating: nil, count: Self.lookahead)
+    private var aheadStart = 0
+    private var aheadCount = 0
+    /// Why reading ahead stopped: the file's end, or its error (thrown once the rows read
+    /// before it are handed out).
+    private var aheadEnd: Result<Void, any Error>?
+    private static let lookahead = 16
 
     /// Whether the file starts with a byte order mark.
     var byteOrderMark: Bool { reader.hasByteOrderMark }
@@ -222,19 +234,45 @@ struct FlatFileRows {
     typealias Row = (id: String, cells: [String])
 
     mutating func next() throws -> Row? {
-        guard let record = try Self.next(of: &reader, resource: resource) else { return nil }
+        readAhead()
+        guard let (record, print) = ahead[aheadStart].take() else {
+            try aheadEnd?.get()
+            return nil
+        }
+        aheadStart = (aheadStart + 1) % Self.lookahead
+        aheadCount -= 1
         let line = record.line
         guard record.fields.count <= header.count else {
             throw AdapterError(resource: resource, message: "the row has \(record.fields.count) fields but the header has \(header.count)", line: line)
         }
-        let id = idIndex < record.fields.count ? record.fields[idIndex] : ""
-        guard !id.isEmpty else {
+        guard let print else {
             throw AdapterError(resource: resource, message: "the row has an empty account id", line: line)
         }
-        if !ids.insert(fingerprint(id)), let first = try firstLine(of: id, before: line) {
+        let id = record.fields[idIndex]
+        if !ids.insert(print), let first = try firstLine(of: id, before: line) {
             throw AdapterError(resource: resource, message: "duplicate account id: lines \(first) and \(line)", accountID: id, line: line)
         }
         return (id, record.fields)
+    }
+
+    /// Reads records until `lookahead` wait (or the file ends or fails), asking for the slot
+    /// of each one's id.
+    private mutating func readAhead() {
+        while aheadCount < Self.lookahead && aheadEnd == nil {
+            do {
+                guard let record = try Self.next(of: &reader, resource: resource) else {
+                    aheadEnd = .success(())
+                    return
+                }
+                let id = idIndex < record.fields.count ? record.fields[idIndex] : ""
+                let print = id.isEmpty ? nil : fingerprint(id)
+                if let print { ids.prefetch(print) }
+                ahead[(aheadStart + aheadCount) % Self.lookahead] = (record, print)
+                aheadCount += 1
+            } catch {
+                aheadEnd = .failure(error)
+            }
+        }
     }
 
     /// The line of the row with `id` before `line`, read again from the start of the file;

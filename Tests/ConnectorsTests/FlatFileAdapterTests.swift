@@ -101,6 +101,25 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         }
     }
 
+    /// Rows are read some way ahead of the one handed out: a bad row or a broken file still
+    /// comes after every good row before it, with its line.
+    @Test func rowsBeforeABadOneAreHandedOutFirst() throws {
+        let good = (1...20).map { "a\($0),\($0)\n" }.joined()
+        try withFile("uid,name\n" + good + ",21\n" + "a22,22\n") { file throws in
+            var rows = try FlatFileRows(adapter: adapter(file))
+            for number in 1...20 { #expect(try rows.next()?.id == "a\(number)") }
+            let error = adapterError { _ = try rows.next() }
+            #expect(error?.message == "the row has an empty account id" && error?.line == 22)
+            #expect(try rows.next()?.id == "a22")
+        }
+        try withFile("uid,name\n" + good + "a21,\"open\n") { file throws in
+            var rows = try FlatFileRows(adapter: adapter(file))
+            for number in 1...20 { #expect(try rows.next()?.id == "a\(number)") }
+            let error = adapterError { _ = try rows.next() }
+            #expect(error?.message == "unterminated quoted field" && error?.line == 22)
+        }
+    }
+
     /// Ids are remembered as fingerprints: with every fingerprint the same, distinct ids still
     /// read (each repeat of a fingerprint is checked against the file), and a real duplicate is
     /// still found with both its lines.
