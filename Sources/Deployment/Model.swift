@@ -6,6 +6,26 @@ public enum Situation: String, CaseIterable, Sendable, Codable {
     case confirmed = "CONFIRMED", collision = "COLLISION", deleted = "DELETED", found = "FOUND"
     case missing = "MISSING", unassigned = "UNASSIGNED", unmatched = "UNMATCHED", disputed = "DISPUTED"
 
+    /// The situation `rawValue` names. Its length and one letter pick the only candidate,
+    /// which is then compared once: the synthesized initializer compared the text with each
+    /// name in turn, 250 instructions for every row of the Account Index a run loads.
+    public init?(rawValue: String) {
+        let utf8 = rawValue.utf8
+        let candidate: Situation
+        switch (utf8.first, utf8.count) {
+        case (UInt8(ascii: "C"), 9): candidate = utf8.dropFirst(2).first == UInt8(ascii: "N") ? .confirmed : .collision
+        case (UInt8(ascii: "D"), 7): candidate = .deleted
+        case (UInt8(ascii: "D"), 8): candidate = .disputed
+        case (UInt8(ascii: "F"), 5): candidate = .found
+        case (UInt8(ascii: "M"), 7): candidate = .missing
+        case (UInt8(ascii: "U"), 10): candidate = .unassigned
+        case (UInt8(ascii: "U"), 9): candidate = .unmatched
+        default: return nil
+        }
+        guard rawValue == candidate.rawValue else { return nil }
+        self = candidate
+    }
+
     /// The responses allowed besides DO_NOTHING.
     public var allowedResponses: [Response] {
         switch self {

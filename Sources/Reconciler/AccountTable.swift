@@ -118,11 +118,38 @@ struct AccountTable<Value> {
         return kept
     }
 
-    private mutating func grow() {
-        slots = Array(repeating: 0, count: slots.count * 2)
-        mask = slots.count - 1
-        for (position, id) in ids.enumerated() {
-            let fingerprint = Fingerprint.of(id)
+    /// Appends `id` and its value without placing the id in the table: for loading ids known
+    /// to be distinct (an index's rows, one per id), which `placeAll()` then places together.
+    /// Until then the id is not found.
+    mutating func appendUnplaced(_ id: String, _ value: Value) {
+        ids.append(id)
+        values.append(value)
+    }
+
+    /// Places the ids `appendUnplaced` left, growing the table as needed.
+    mutating func placeAll() {
+        var size = slots.count
+        while ids.count * 2 > size { size *= 2 }
+        place(size: size)
+    }
+
+    private mutating func grow() { place(size: slots.count * 2) }
+
+    /// Places every id afresh in a table of `size` slots, asking for the slot of the id a few
+    /// places ahead of the one being placed so that the misses overlap (see `prefetchSlot`).
+    private mutating func place(size: Int) {
+        slots = Array(repeating: 0, count: size)
+        mask = size - 1
+        let ahead = 16
+        var upcoming = [UInt64](repeating: 0, count: ahead)  // the fingerprints of the next ids, by position % ahead
+        for position in ids.indices.prefix(ahead) { upcoming[position] = Fingerprint.of(ids[position]) }
+        for position in ids.indices {
+            let fingerprint = upcoming[position % ahead]
+            if position + ahead < ids.count {
+                let next = Fingerprint.of(ids[position + ahead])
+                upcoming[position % ahead] = next
+                prefetchSlot(next)
+            }
             var index = Int(truncatingIfNeeded: fingerprint) & mask
             while slots[index] != 0 { index = (index + 1) & mask }
             slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)

@@ -357,17 +357,17 @@ struct ReconciliationRun {
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
                                      accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
+        // An id has one row: the rows are appended as they come and placed in the table at the end.
         var known = AccountTable<KnownEntry>()
-        var batch = TableBatch<KnownEntry>()  // an id has one row
         let reserve = { (count: Int) in known = AccountTable(capacity: expectedCount(of: count, share: share)) }
         if attributes {
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {
-                batch.add($0.accountID, KnownEntry($0.state, attributes: $0.attributes), to: &known)
+                known.appendUnplaced($0.accountID, KnownEntry($0.state, attributes: $0.attributes))
             }
         } else {
-            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { batch.add($0.accountID, KnownEntry($0), to: &known) }
+            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { known.appendUnplaced($0.accountID, KnownEntry($0)) }
         }
-        batch.flush(to: &known)
+        known.placeAll()
         return known
     }
 

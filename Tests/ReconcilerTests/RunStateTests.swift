@@ -8,6 +8,14 @@ import Testing
         #expect(Situation.allCases.map(\.position) == Array(Situation.allCases.indices))
     }
 
+    /// A situation is read back from its name, and from nothing else (the index stores names).
+    @Test func situationsReadBackFromTheirNamesOnly() {
+        #expect(Situation.allCases.allSatisfy { Situation(rawValue: $0.rawValue) == $0 })
+        for other in ["", "confirmed", "CONFIRMEX", "COLLISIOn", "CXNFIRMED", "DELETE", "DISPUTEDS", "FOUNDS", "UNASSIGNEd", "UNMATCHES", "UNASSIGNED ", "É"] {
+            #expect(Situation(rawValue: other) == nil, "\(other)")
+        }
+    }
+
     /// Ids keep their positions as the table grows; setting an id again replaces its value.
     @Test func anAccountTableFindsEveryIdAtItsPosition() {
         var table = AccountTable<Int>(capacity: 2)
@@ -40,6 +48,25 @@ import Testing
         #expect(rows.allSatisfy { batched[$0.id] == single[$0.id] })
         #expect(repeats.map(\.entry) == singleRepeats.map(\.entry) && repeats.map(\.position) == singleRepeats.map(\.position))
         #expect(repeats.count == 500 && repeats.allSatisfy { batched.ids[$0.position] == rows[$0.entry].id })
+    }
+
+    /// Ids appended unplaced are found once placed, at their positions, and the table goes on
+    /// growing as usual afterwards.
+    @Test func idsAppendedUnplacedAreFoundOncePlaced() {
+        var table = AccountTable<Int>(capacity: 10)
+        for number in 0..<5000 { table.appendUnplaced("id\(number)", number) }
+        #expect(table.position(of: "id1") == nil && table.count == 5000)
+        table.placeAll()
+        var firstMiss: Int?
+        for number in 0..<5000 where table.position(of: "id\(number)") != number || table["id\(number)"] != number {
+            firstMiss = firstMiss ?? number
+        }
+        #expect(firstMiss == nil, "first miss \(String(describing: firstMiss)): \(String(describing: firstMiss.map { table.position(of: "id\($0)") }))")
+        #expect(table.position(of: "id5000") == nil)
+        for number in 5000..<9000 { _ = table.add("id\(number)", number) }
+        var misses: [Int] = []
+        for number in 0..<9000 where table.position(of: "id\(number)") != number { misses.append(number) }
+        #expect(misses.isEmpty && table.count == 9000, "\(misses.count) misses from \(misses.first ?? -1), count \(table.count)")
     }
 
     /// Links added through a batch make the same claims as links added one by one.
