@@ -49,6 +49,21 @@ struct AccountTable<Value> {
         ids.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1) }
     }
 
+    /// The positions of `ids`, as `position(of:)` gives them, asking for each id's slot 16 ids
+    /// ahead and for the id in it 8 ahead; `fingerprints` are theirs when the caller has them.
+    func positions(of ids: [String], fingerprints: [UInt64]? = nil) -> [Int?] {
+        let fingerprints = fingerprints ?? ids.map(Fingerprint.of)
+        for fingerprint in fingerprints.prefix(Self.prefetchDistance) { prefetchSlot(fingerprint) }
+        return ids.indices.map { index in
+            if index + Self.prefetchDistance < ids.count { prefetchSlot(fingerprints[index + Self.prefetchDistance]) }
+            if index + Self.prefetchDistance / 2 < ids.count { prefetchID(fingerprints[index + Self.prefetchDistance / 2]) }
+            return position(of: ids[index], fingerprint: fingerprints[index])
+        }
+    }
+
+    /// How many ids ahead `positions(of:)` and `place` ask for slots.
+    private static var prefetchDistance: Int { 16 }
+
     /// The slot holding `id`, or the empty slot where it would go.
     private func probe(_ id: String, _ fingerprint: UInt64) -> (slot: Int, fingerprint: UInt64) {
         let tag = fingerprint >> 32
@@ -140,7 +155,7 @@ struct AccountTable<Value> {
     private mutating func place(size: Int) {
         slots = Array(repeating: 0, count: size)
         mask = size - 1
-        let ahead = 16
+        let ahead = Self.prefetchDistance
         var upcoming = [UInt64](repeating: 0, count: ahead)  // the fingerprints of the next ids, by position % ahead
         for position in ids.indices.prefix(ahead) { upcoming[position] = Fingerprint.of(ids[position]) }
         for position in ids.indices {

@@ -47,9 +47,6 @@ struct ReconciliationRun {
     /// of 8,192 took 12% off a first run and 15-20% off an unchanged one, and 10% of their
     /// processor time, against 2,048 (peak memory +5-10 MB); 16,384 gained nothing more.
     private static let windowSize = 8192
-    /// How many accounts ahead the classifying loop asks for an account's table slots (and
-    /// half as many for its ids).
-    private static let prefetchDistance = 16
     /// Index and history rows written per transaction: each commit rewrites the pages it
     /// touched, so larger batches write less; a killed run loses at most one batch.
     private static let batchSize = 4000
@@ -185,9 +182,9 @@ struct ReconciliationRun {
             window.reserveCapacity(Self.windowSize)
             var sourceError: (any Error)?  // thrown once the accounts read before it are handled
             var ended = false
-            // The accounts come a batch at a time, so that the index and link tables' slots and
-            // ids of the accounts ahead are asked for while this one is looked up: at a million
-            // accounts these probes missed the caches one after another, a quarter of this thread.
+            // The accounts come a batch at a time, looked up in the index and link tables a batch
+            // at a time (`AccountTable.positions(of:)`): at a million accounts one probe after
+            // another missed the caches, a quarter of this thread.
             while window.count < Self.windowSize && !ended && sourceError == nil {
                 var batch: [Account] = []
                 batch.reserveCapacity(Self.windowSize - window.count)
@@ -199,19 +196,12 @@ struct ReconciliationRun {
                 } catch {
                     sourceError = error
                 }
-                let fingerprints = batch.map { Fingerprint.of($0.id) }
+                let ids = batch.map(\.id), fingerprints = ids.map(Fingerprint.of)
+                let knownPositions = previous.positions(of: ids, fingerprints: fingerprints)
+                let claimedPositions = claims.positions(of: ids, fingerprints: fingerprints)
                 for (index, account) in batch.enumerated() {
-                    if index + Self.prefetchDistance < batch.count {
-                        previous.prefetchSlot(fingerprints[index + Self.prefetchDistance])
-                        claims.prefetchSlot(fingerprints[index + Self.prefetchDistance])
-                    }
-                    if index + Self.prefetchDistance / 2 < batch.count {
-                        previous.prefetchID(fingerprints[index + Self.prefetchDistance / 2])
-                        claims.prefetchID(fingerprints[index + Self.prefetchDistance / 2])
-                    }
                     if let part, !part.contains(account.id) { continue }
-                    let known = previous.position(of: account.id, fingerprint: fingerprints[index])
-                    let claimed = claims.position(of: account.id, fingerprint: fingerprints[index])
+                    let known = knownPositions[index], claimed = claimedPositions[index]
                     guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
                     if options.mode == .incremental
                         && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
@@ -299,8 +289,8 @@ struct ReconciliationRun {
     /// looking up each assigned user's links.
     func expectedAccounts(linkedUsers: AccountTable<Void>? = nil) throws -> [String: [String]] {
         var expected: [String: [String]] = [:]
-        let isLinked = linkedUsers.map { users in { (user: String) in users.position(of: user) != nil } }
-        for user in try repository.assignedWithoutLink(on: resource.name, isLinked: isLinked) {
+        let linking = linkedUsers.map { users in { (batch: [String]) in users.positions(of: batch).map { $0 != nil } } }
+        for user in try repository.assignedWithoutLink(on: resource.name, linking: linking) {
             expected[try expectedAccountID(of: user), default: []].append(user)
         }
         return expected

@@ -32,9 +32,8 @@ struct Claims {
         several[accountID]?.sort()
     }
 
-    /// See `AccountTable.prefetchSlot(_:)` and `prefetchID(_:)`.
-    func prefetchSlot(_ fingerprint: UInt64) { first.prefetchSlot(fingerprint) }
-    func prefetchID(_ fingerprint: UInt64) { first.prefetchID(fingerprint) }
+    /// Where each of `accountIDs` is among the linked ids (see `AccountTable.positions(of:)`).
+    func positions(of accountIDs: [String], fingerprints: [UInt64]) -> [Int?] { first.positions(of: accountIDs, fingerprints: fingerprints) }
 
     /// Where `accountID` is among the linked ids, nil when no user links it.
     func position(of accountID: String, fingerprint: UInt64? = nil) -> Int? { first.position(of: accountID, fingerprint: fingerprint) }

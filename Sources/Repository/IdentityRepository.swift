@@ -21,10 +21,10 @@ public protocol IdentityRepository: Sendable {
     func forEachLink(on resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
                      _ body: (_ accountID: String, _ user: String) throws -> Void) throws
     /// The users that have `resource` assigned but no link to it, in name order (by UTF-8
-    /// bytes). `isLinked`, when given, says whether a user links an account of the resource (a
-    /// run holds the links in memory); the repository may then read the assignments alone
-    /// instead of looking up each one's links.
-    func assignedWithoutLink(on resource: String, isLinked: ((String) -> Bool)?) throws -> [String]
+    /// bytes). `linking`, when given, says of a batch of users whether each links an account of
+    /// the resource (a run holds the links in memory); the repository may then read the
+    /// assignments alone instead of looking up each one's links.
+    func assignedWithoutLink(on resource: String, linking: (([String]) -> [Bool])?) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
 
     // Account Index

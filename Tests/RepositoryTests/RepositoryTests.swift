@@ -43,10 +43,19 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
             User(name: "eve", assignedResources: ["HR"], accounts: [AccountLink(resource: "LDAP", accountID: "e")]),
         ])
         let expected = ["Cy", "eve", "zed", "Émile"]
-        #expect(try repository.assignedWithoutLink(on: "HR", isLinked: nil) == expected)
-        #expect(try repository.assignedWithoutLink(on: "HR", isLinked: { ["ann", "bob"].contains($0) }) == expected)
-        #expect(try repository.assignedWithoutLink(on: "LDAP", isLinked: { $0 == "eve" }) == ["dee", "Émile"])
-        #expect(try repository.assignedWithoutLink(on: "Nowhere", isLinked: { _ in false }).isEmpty)
+        let linking = { (linked: Set<String>) in { (users: [String]) in users.map(linked.contains) } }
+        #expect(try repository.assignedWithoutLink(on: "HR", linking: nil) == expected)
+        #expect(try repository.assignedWithoutLink(on: "HR", linking: linking(["ann", "bob"])) == expected)
+        #expect(try repository.assignedWithoutLink(on: "LDAP", linking: linking(["eve"])) == ["dee", "Émile"])
+        #expect(try repository.assignedWithoutLink(on: "Nowhere", linking: linking([])).isEmpty)
+        // More users than one batch of the caller's check.
+        let many = (0..<600).map { String(format: "p%03d", $0) }
+        try repository.saveUsers(many.enumerated().map { index, name in
+            index % 3 == 0 ? User(name: name, accounts: [AccountLink(resource: "Big", accountID: "x\(index)")]) : User(name: name, assignedResources: ["Big"])
+        })
+        let unlinked = many.enumerated().filter { $0.offset % 3 != 0 }.map(\.element)
+        #expect(try repository.assignedWithoutLink(on: "Big", linking: linking(Set(many).subtracting(unlinked))) == unlinked)
+        #expect(try repository.assignedWithoutLink(on: "Big", linking: nil) == unlinked)
     }
 
     /// One attribute equal to a value (the common correlation): each user once, however many
