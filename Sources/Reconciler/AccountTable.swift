@@ -30,7 +30,7 @@ struct AccountTable<Value> {
     /// several tables passes its fingerprint (`Fingerprint.of(id)`) to each.
     func position(of id: String, fingerprint: UInt64? = nil) -> Int? {
         let (slot, _) = probe(id, fingerprint ?? Fingerprint.of(id))
-        return slots[slot] == 0 ? nil : Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1
+        return slots[slot] == 0 ? nil : Self.position(in: slots[slot])
     }
 
     /// Asks for the slot an id with `fingerprint` is probed at first. At a million ids the
@@ -46,7 +46,7 @@ struct AccountTable<Value> {
     func prefetchID(_ fingerprint: UInt64) {
         let slot = slots[Int(truncatingIfNeeded: fingerprint) & mask]
         guard slot != 0 else { return }
-        ids.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1) }
+        ids.withUnsafeBufferPointer { recon_prefetch($0.baseAddress! + Self.position(in: slot)) }
     }
 
     /// The positions of `ids`, as `position(of:)` gives them, asking for each id's slot 16 ids
@@ -64,6 +64,12 @@ struct AccountTable<Value> {
     /// How many ids ahead `positions(of:)` and `place` ask for slots.
     private static var prefetchDistance: Int { 16 }
 
+    /// A used slot: the high half of the id's fingerprint, and its position + 1 (0 is empty).
+    private static func slot(_ fingerprint: UInt64, position: Int) -> UInt64 { (fingerprint >> 32) << 32 | UInt64(position + 1) }
+
+    /// The position a used slot holds.
+    private static func position(in slot: UInt64) -> Int { Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1 }
+
     /// The slot holding `id`, or the empty slot where it would go.
     private func probe(_ id: String, _ fingerprint: UInt64) -> (slot: Int, fingerprint: UInt64) {
         let tag = fingerprint >> 32
@@ -71,7 +77,7 @@ struct AccountTable<Value> {
         while true {
             let slot = slots[index]
             if slot == 0 { return (index, fingerprint) }
-            if slot >> 32 == tag && ids[Int(truncatingIfNeeded: slot & 0xffff_ffff) - 1] == id { return (index, fingerprint) }
+            if slot >> 32 == tag && ids[Self.position(in: slot)] == id { return (index, fingerprint) }
             index = (index + 1) & mask
         }
     }
@@ -96,8 +102,8 @@ struct AccountTable<Value> {
     mutating func add(_ id: String, _ value: @autoclosure () -> Value) -> (position: Int, added: Bool) {
         if (ids.count + 1) * 2 > slots.count { grow() }
         let (slot, fingerprint) = probe(id, Fingerprint.of(id))
-        if slots[slot] != 0 { return (Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1, false) }
-        slots[slot] = (fingerprint >> 32) << 32 | UInt64(ids.count + 1)
+        if slots[slot] != 0 { return (Self.position(in: slots[slot]), false) }
+        slots[slot] = Self.slot(fingerprint, position: ids.count)
         ids.append(id)
         values.append(value())
         return (ids.count - 1, true)
@@ -116,10 +122,10 @@ struct AccountTable<Value> {
         for (index, entry) in entries.enumerated() {
             let (slot, fingerprint) = probe(entry.id, fingerprints[index])
             if slots[slot] != 0 {
-                repeated.append((index, Int(truncatingIfNeeded: slots[slot] & 0xffff_ffff) - 1))
+                repeated.append((index, Self.position(in: slots[slot])))
                 continue
             }
-            slots[slot] = (fingerprint >> 32) << 32 | UInt64(ids.count + 1)
+            slots[slot] = Self.slot(fingerprint, position: ids.count)
             ids.append(entry.id)
             values.append(entry.value)
         }
@@ -167,7 +173,7 @@ struct AccountTable<Value> {
             }
             var index = Int(truncatingIfNeeded: fingerprint) & mask
             while slots[index] != 0 { index = (index + 1) & mask }
-            slots[index] = (fingerprint >> 32) << 32 | UInt64(position + 1)
+            slots[index] = Self.slot(fingerprint, position: position)
         }
     }
 }

@@ -11,13 +11,8 @@ struct Claims {
 
     init(capacity: Int = 0) { first = AccountTable(capacity: capacity) }
 
-    /// Adds a link of `user` to `accountID`.
-    mutating func add(_ user: String, to accountID: String) {
-        let (position, added) = first.add(accountID, user)
-        if !added { addRepeat(user, to: accountID, at: position) }
-    }
-
-    /// Adds the link of `user` to `accountID` with the next ones, `batch` at a time.
+    /// Adds the link of `user` to `accountID` with the next ones, `batch` at a time (`flush`
+    /// adds the last ones).
     mutating func add(_ user: String, to accountID: String, in batch: inout TableBatch<String>) {
         for (accountID, user, position) in batch.add(accountID, user, to: &first) { addRepeat(user, to: accountID, at: position) }
     }
@@ -36,7 +31,7 @@ struct Claims {
     func positions(of accountIDs: [String], fingerprints: [UInt64]) -> [Int?] { first.positions(of: accountIDs, fingerprints: fingerprints) }
 
     /// Where `accountID` is among the linked ids, nil when no user links it.
-    func position(of accountID: String, fingerprint: UInt64? = nil) -> Int? { first.position(of: accountID, fingerprint: fingerprint) }
+    func position(of accountID: String) -> Int? { first.position(of: accountID) }
 
     /// The users linking the account id at `position`.
     func users(at position: Int) -> [String] {

@@ -73,10 +73,11 @@ import Testing
     @Test func claimsFromABatchMatchClaimsAddedOneByOne() {
         let links = (0..<1000).map { (accountID: "a\($0 % 900)", user: "u\(($0 * 7) % 1000)") }
         var batched = Claims(capacity: 1), single = Claims(capacity: 1)
-        var batch = TableBatch<String>()
+        var batch = TableBatch<String>(), one = TableBatch<String>()
         for link in links {
             batched.add(link.user, to: link.accountID, in: &batch)
-            single.add(link.user, to: link.accountID)
+            single.add(link.user, to: link.accountID, in: &one)
+            single.flush(&one)  // one link at a time
         }
         batched.flush(&batch)
         #expect(batched.count == 900 && single.count == 900)
@@ -88,10 +89,12 @@ import Testing
     /// links came in; the others have one user each.
     @Test func claimsKeepEveryUserOfAnAccount() throws {
         var claims = Claims(capacity: 1)
-        claims.add("dee", to: "a1")
-        claims.add("bob", to: "b2")
-        claims.add("ann", to: "a1")
-        claims.add("cy", to: "a1")
+        var batch = TableBatch<String>()
+        claims.add("dee", to: "a1", in: &batch)
+        claims.add("bob", to: "b2", in: &batch)
+        claims.add("ann", to: "a1", in: &batch)
+        claims.add("cy", to: "a1", in: &batch)
+        claims.flush(&batch)
         let a1 = try #require(claims.position(of: "a1")), b2 = try #require(claims.position(of: "b2"))
         #expect(claims.count == 2 && claims.users(at: a1) == ["ann", "cy", "dee"] && claims.soleUser(at: a1) == nil)
         #expect(claims.users(at: b2) == ["bob"] && claims.soleUser(at: b2) == "bob" && claims["zed"] == nil)
