@@ -19,8 +19,9 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
-        .systemLibrary(name: "CJavaScriptCore", pkgConfig: "javascriptcoregtk-4.1",
-                       providers: [.apt(["libjavascriptcoregtk-4.1-dev"])]),
+        // JavaScriptCore's headers (libjavascriptcoregtk-4.1-dev); the library itself is loaded
+        // when the first script needs it, not linked (Sources/CJavaScriptCore/JavaScriptCoreLoader.c).
+        .target(name: "CJavaScriptCore"),
         .systemLibrary(name: "CLDAP", path: "Sources/CLDAP", providers: [.apt(["libldap-dev"])]),
         .systemLibrary(name: "CSQLiteConfig", path: "Sources/CSQLiteConfig", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),

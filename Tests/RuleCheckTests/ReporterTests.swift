@@ -145,6 +145,37 @@ import XMLSource
         #expect(try run(["--list-rules"], in: root).1.split(separator: "\n").count == LintCatalogue.all.count)
     }
 
+    /// JavaScriptCore is loaded when a file holds a `<script>` to check, not at start-up, which
+    /// it slowed by about 11 ms. glibc's loader names each library it loads under `LD_DEBUG`.
+    @Test(.enabled(if: binary != nil, "needs the built rulecheck beside the tests"))
+    func javaScriptCoreIsLoadedOnlyForAScript() throws {
+        let fixture = try Fixture([
+            "plain/r.xml": "<Rule name='R'><s>x</s></Rule>",
+            "script/r.xml": "<Rule name='S'><script>1 +</script></Rule>",
+        ])
+        func loadedLibraries(linting folder: String) throws -> (status: Int32, log: String) {
+            let process = Process()
+            process.executableURL = try BuiltExecutable.require(Self.binary)
+            process.arguments = [folder]
+            process.currentDirectoryURL = URL(fileURLWithPath: fixture.path())
+            process.environment = ProcessInfo.processInfo.environment.merging(["LD_DEBUG": "libs"]) { $1 }
+            let errors = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            try process.run()
+            let log = errors.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: log, as: UTF8.self))
+        }
+        let plain = try loadedLibraries(linting: "plain")
+        #expect(plain.status == 0)
+        #expect(plain.log.contains("libxml2"), "LD_DEBUG=libs names the libraries loaded")
+        #expect(!plain.log.contains("javascriptcoregtk"))
+        let script = try loadedLibraries(linting: "script")
+        #expect(script.status == 1, "the script's syntax error is found, so JavaScriptCore ran")
+        #expect(script.log.contains("javascriptcoregtk"))
+    }
+
     /// `--output /dev/null` (as CI scripts write) must not replace the device with a file: a
     /// named pipe stands in for it here.
     @Test(.enabled(if: binary != nil, "needs the built rulecheck beside the tests"))

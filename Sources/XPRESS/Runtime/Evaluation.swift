@@ -133,9 +133,9 @@ final class Evaluation {
     }
 
     /// The script engine of this thread, made on first use.
-    var scriptEngine: ScriptEngine {
+    func scriptEngine() throws(ScriptFailure) -> ScriptEngine {
         if let scripts { return scripts }
-        let engine = ScriptEngine.forCurrentThread(timeLimit: options.scriptTimeLimit)
+        let engine = try ScriptEngine.forCurrentThread(timeLimit: options.scriptTimeLimit)
         scripts = engine
         return engine
     }

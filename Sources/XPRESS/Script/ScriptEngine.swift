@@ -39,8 +39,14 @@ final class ScriptEngine {
 
     private static let threadKey = "org.recon.xpress.ScriptEngine"
 
-    /// The engine of the calling thread.
-    static func forCurrentThread(timeLimit: Double) -> ScriptEngine {
+    /// Why JavaScriptCore could not be loaded, or nil once it is (it is loaded on first use).
+    static let unavailable: String? = recon_javascriptcore_load().map {
+        "JavaScript is unavailable: \(String(cString: $0)) (install the libjavascriptcoregtk-4.1-0 package)"
+    }
+
+    /// The engine of the calling thread; throws when JavaScriptCore cannot be loaded.
+    static func forCurrentThread(timeLimit: Double) throws(ScriptFailure) -> ScriptEngine {
+        if let unavailable { throw .javascript(unavailable) }
         let key = "\(threadKey).\(timeLimit)"
         if let engine = Thread.current.threadDictionary[key] as? ScriptEngine { return engine }
         let engine = ScriptEngine(timeLimit: timeLimit)
@@ -105,7 +111,10 @@ final class ScriptEngine {
     /// Compiles (never runs) `source`; returns the JavaScript message and the line (counted
     /// from 1 in `source`) of a syntax error, or nil when it compiles.
     static func syntaxError(in source: String) -> (message: String, line: Int)? {
-        forCurrentThread(timeLimit: 1).checkSyntax(source)
+        do { return try forCurrentThread(timeLimit: 1).checkSyntax(source) } catch {
+            guard case .javascript(let message) = error else { return nil }
+            return ("the script could not be checked: \(message)", 1)
+        }
     }
 
     private func checkSyntax(_ source: String) -> (message: String, line: Int)? {
@@ -127,7 +136,7 @@ final class ScriptEngine {
     // MARK: The env object
 
     private func installEnvironment() {
-        var definition = kJSClassDefinitionEmpty
+        var definition = JSClassDefinition()  // all zero: version 0, no callbacks (kJSClassDefinitionEmpty)
         let envClass = JSClassCreate(&definition)
         defer { JSClassRelease(envClass) }
         let env = JSObjectMake(context, envClass, Unmanaged.passUnretained(self).toOpaque())
@@ -352,7 +361,7 @@ final class ScriptNode: Node, @unchecked Sendable {
     override func evaluate(_ e: Evaluation, _ scope: Scope) throws(Interrupt) -> Value {
         let host = EvaluationScriptHost(evaluation: e, scope: scope, node: self)
         do {
-            return try e.scriptEngine.run(source, host: host, firstLine: firstLine)
+            return try e.scriptEngine().run(source, host: host, firstLine: firstLine)
         } catch {
             switch error {
             case .nested(let interrupt): throw interrupt

@@ -1,5 +1,6 @@
-#ifndef RECON_CJSC_SHIM_H
-#define RECON_CJSC_SHIM_H
+#ifndef RECON_CJAVASCRIPTCORE_H
+#define RECON_CJAVASCRIPTCORE_H
+// JavaScriptCore's C API, loaded when the first script needs it (see JavaScriptCoreLoader.c).
 #include <JavaScriptCore/JavaScript.h>
 #include <stdbool.h>
 
@@ -8,5 +9,9 @@
 typedef bool (*JSShouldTerminateCallback)(JSContextRef ctx, void *context);
 JS_EXPORT void JSContextGroupSetExecutionTimeLimit(JSContextGroupRef group, double limit,
                                                    JSShouldTerminateCallback callback, void *context);
-JS_EXPORT void JSContextGroupClearExecutionTimeLimit(JSContextGroupRef group);
+
+/// Loads JavaScriptCore once per process (later calls return the first call's outcome). Returns
+/// NULL when every function below is ready to call, or why the library could not be loaded.
+/// No function of the API may be called before this has returned NULL.
+const char *recon_javascriptcore_load(void);
 #endif
