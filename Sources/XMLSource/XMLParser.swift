@@ -178,6 +178,15 @@ private struct TreeBuilder {
     var diagnostics: [Diagnostic] = []
     var outerComments: [(String, SourcePosition)] = []
     private var commentsSeen = 0
+    private var names = NameCache()
+    /// The last element text made, reused when the next one has the same bytes (siblings
+    /// indented alike are separated by the same white space).
+    private var lastText = ""
+    /// The last construct whose start `startTagPosition` found, to count the next one's column
+    /// on from there when it starts on the same line.
+    /// It is valid while libxml2's buffer stays where it was (`base`) and keeps its bytes
+    /// (`consumed`: libxml2 moves the bytes down when it drops those it has read).
+    private var lastStart: (base: UnsafePointer<xmlChar>, consumed: UInt, position: UnsafePointer<xmlChar>, line: Int, column: Int)?
 
     init(file: String, originalComments: [String]) {
         self.file = file
@@ -218,12 +227,12 @@ private struct TreeBuilder {
                 guard let name = attributes[base], let start = attributes[base + 3],
                       let end = attributes[base + 4] else { continue }
                 let value = UnsafeBufferPointer(start: start, count: end - start)
-                list.append(XMLAttribute(name: String(cString: name), value: Self.decodeAmpersands(value)))
+                list.append(XMLAttribute(name: names.name(name), value: Self.decodeAmpersands(value)))
             }
         }
         let (line, column, contentLine) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 1)
-        open.append(OpenElement(name: localname.map { String(cString: $0) } ?? "",
-                                prefix: prefix.map { String(cString: $0) },
+        open.append(OpenElement(name: localname.map { names.name($0) } ?? "",
+                                prefix: prefix.map { names.name($0) },
                                 attributes: list,
                                 location: SourcePosition(file: file, line: line, column: column),
                                 contentLine: contentLine,
@@ -234,7 +243,7 @@ private struct TreeBuilder {
         guard let element = open.popLast() else { return }
         var ownText = ""
         if text.count > element.firstText {
-            ownText = String(decoding: text[element.firstText...], as: UTF8.self)
+            ownText = madeText(from: element.firstText)
             text.removeSubrange(element.firstText...)
         }
         var ownComments: [XMLComment] = []
@@ -251,6 +260,16 @@ private struct TreeBuilder {
         } else {
             elements.append(built)
         }
+    }
+
+    /// `text` from `start` on as a string: the last one made when the bytes are the same.
+    private mutating func madeText(from start: Int) -> String {
+        let count = text.count - start
+        let same = lastText.utf8.count == count && text.withUnsafeBufferPointer { bytes in
+            lastText.utf8.withContiguousStorageIfAvailable { last in memcmp(last.baseAddress!, bytes.baseAddress! + start, count) == 0 } ?? false
+        }
+        if !same { lastText = String(decoding: text[start...], as: UTF8.self) }
+        return lastText
     }
 
     mutating func characters(_ chars: UnsafePointer<xmlChar>, _ length: Int) {
@@ -275,7 +294,7 @@ private struct TreeBuilder {
     /// its read position (for a start tag: at the closing `>`), so this searches its decoded
     /// buffer backwards for the opening `<` and counts lines and characters from there.
     /// Returns the start's line and column and the line of the read position.
-    private func startTagPosition(_ ctxt: xmlParserCtxtPtr, marker: UInt8, length: Int) -> (Int, Int, Int) {
+    private mutating func startTagPosition(_ ctxt: xmlParserCtxtPtr, marker: UInt8, length: Int) -> (Int, Int, Int) {
         guard let input = ctxt.pointee.input, let base = input.pointee.base, let cur = input.pointee.cur else {
             return (1, 1, 1)
         }
@@ -297,14 +316,27 @@ private struct TreeBuilder {
             newlines += 1
             scan = UnsafePointer(found.assumingMemoryBound(to: UInt8.self)) + 1
         }
-        // The column counts characters, not bytes, back to the line's start.
+        let line = max(currentLine - newlines, 1)
+        // The column counts characters, not bytes: on from the last start found when that was
+        // earlier on the same line (tags written on one line), else back to the line's start.
         var column = 1
-        var walk = position
-        while walk > base && walk[-1] != UInt8(ascii: "\n") {
-            walk -= 1
-            if walk.pointee & 0xC0 != 0x80 { column += 1 }
+        let consumed = input.pointee.consumed
+        if let last = lastStart, last.base == base, last.consumed == consumed, last.line == line, last.position <= position {
+            column = last.column
+            var walk = last.position
+            while walk < position {
+                if walk.pointee & 0xC0 != 0x80 { column += 1 }
+                walk += 1
+            }
+        } else {
+            var walk = position
+            while walk > base && walk[-1] != UInt8(ascii: "\n") {
+                walk -= 1
+                if walk.pointee & 0xC0 != 0x80 { column += 1 }
+            }
         }
-        return (max(currentLine - newlines, 1), column, currentLine)
+        lastStart = (base, consumed, position, line, column)
+        return (line, column, currentLine)
     }
 
     /// libxml2 (without entity substitution) hands attribute values over with each `&` that the
@@ -325,6 +357,25 @@ private struct TreeBuilder {
             }
         }
         return String(decoding: result, as: UTF8.self)
+    }
+}
+
+/// Strings for libxml2's element and attribute names. libxml2 keeps each distinct name once in
+/// its parser's dictionary and hands over the same pointer every time, so the string made for a
+/// pointer serves every later use of the name in the document. Direct-mapped: a name whose slot
+/// another took is made again.
+private struct NameCache {
+    private static let slots = 64
+    private var pointers = [UnsafePointer<xmlChar>?](repeating: nil, count: Self.slots)
+    private var strings = [String](repeating: "", count: Self.slots)
+
+    mutating func name(_ pointer: UnsafePointer<xmlChar>) -> String {
+        let slot = Int(truncatingIfNeeded: (UInt(bitPattern: pointer) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if pointers[slot] == pointer { return strings[slot] }
+        let name = String(cString: pointer)
+        pointers[slot] = pointer
+        strings[slot] = name
+        return name
     }
 }
 
