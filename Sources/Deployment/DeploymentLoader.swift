@@ -87,12 +87,12 @@ public struct DeploymentLoader {
     /// policy): the others load with `LoadedDocument.withoutTree`.
     public static func readsObjects(in document: LoadedDocument) -> Bool {
         guard let root = document.root else { return false }
-        return (root.name == "Waveset" ? root.elements : [root]).contains { objectNames.contains($0.name) }
+        return (root.name == "Waveset" ? Array(root.elements) : [root]).contains { objectNames.contains($0.name) }
     }
 
     private mutating func read(_ document: LoadedDocument) {
         guard let root = document.root else { return }
-        for object in root.name == "Waveset" ? root.elements : [root] where Self.objectNames.contains(object.name) {
+        for object in root.name == "Waveset" ? Array(root.elements) : [root] where Self.objectNames.contains(object.name) {
             switch object.name {
             case "Resource": readResource(object)
             case "Administrator": readAdministrator(object)
@@ -119,7 +119,7 @@ public struct DeploymentLoader {
             return
         }
         var attributes: [String: String] = [:]
-        let declarations = element.elements.flatMap { $0.name == "ResourceAttributes" ? $0.elements : [$0] }
+        let declarations = element.elements.flatMap { $0.name == "ResourceAttributes" ? Array($0.elements) : [$0] }
         for attribute in declarations where attribute.name == "ResourceAttribute" {
             guard let key = attribute.attribute("name") else {
                 problem("<ResourceAttribute> needs a 'name'", at: attribute.location)

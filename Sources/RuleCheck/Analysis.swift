@@ -19,7 +19,11 @@ struct DocumentAnalysis {
 
     /// Analyses every object of a document.
     mutating func analyse(_ root: XMLElement) {
-        for object in root.name == "Waveset" ? root.elements : [root] { visitObject(object) }
+        if root.name == "Waveset" {
+            for object in root.elements { visitObject(object) }
+        } else {
+            visitObject(root)
+        }
     }
 
     private mutating func visitObject(_ element: XMLElement) {

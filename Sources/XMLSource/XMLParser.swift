@@ -16,7 +16,6 @@ public enum XMLParser {
         let builder = UnsafeMutablePointer<TreeBuilder>.allocate(capacity: 1)
         builder.initialize(to: TreeBuilder(file: file, originalComments: comments))
         defer {
-            builder.pointee.elements.release()
             builder.deinitialize(count: 1)
             builder.deallocate()
         }
@@ -40,10 +39,9 @@ public enum XMLParser {
         if !parsed && builder.pointee.diagnostics.isEmpty {
             builder.pointee.report(XMLDiagnosticID.malformed, "the document is not well-formed XML", line: 1, column: 1)
         }
-        let built = builder.pointee
-        let failed = !parsed || built.diagnostics.contains { $0.severity == .error }
-        return XMLDocument(file: file, root: failed ? nil : built.root, diagnostics: built.diagnostics,
-                           outerComments: built.outerComments)
+        let failed = !parsed || builder.pointee.diagnostics.contains { $0.severity == .error }
+        return XMLDocument(file: file, root: failed ? nil : builder.pointee.root(), diagnostics: builder.pointee.diagnostics,
+                           outerComments: builder.pointee.outerComments)
     }
 
     /// No network; big line numbers (past 65535). Deliberately absent: NOENT (substitutes and
@@ -111,56 +109,14 @@ private func builder(_ ctxt: xmlParserCtxtPtr) -> UnsafeMutablePointer<TreeBuild
     ctxt.pointee._private.assumingMemoryBound(to: TreeBuilder.self)
 }
 
-/// The child elements read so far of every open element, outermost element's first, in one
-/// buffer for the whole document. When an element ends, its children are moved out into an
-/// array of their own: no copy, no reference counting, no growing array per element.
-private struct ElementStack {
-    private var base = UnsafeMutablePointer<XMLElement>.allocate(capacity: 64)
-    private var capacity = 64
-    private(set) var count = 0
-
-    mutating func append(_ element: XMLElement) {
-        if count == capacity {
-            let larger = UnsafeMutablePointer<XMLElement>.allocate(capacity: capacity * 2)
-            larger.moveInitialize(from: base, count: count)
-            base.deallocate()
-            base = larger
-            capacity *= 2
-        }
-        (base + count).initialize(to: element)
-        count += 1
-    }
-
-    /// The elements from `start` on, moved off the stack into an array.
-    mutating func popAll(from start: Int) -> [XMLElement] {
-        let moved = count - start
-        guard moved > 0 else { return [] }
-        let source = base + start
-        count = start
-        return Array(unsafeUninitializedCapacity: moved) { buffer, initialized in
-            buffer.baseAddress!.moveInitialize(from: source, count: moved)
-            initialized = moved
-        }
-    }
-
-    /// Frees the buffer and the elements still on it (a parse that stopped half-way leaves some).
-    func release() {
-        base.deinitialize(count: count)
-        base.deallocate()
-    }
-}
-
 /// The tree under construction and the problems found, reached from libxml2's callbacks through
 /// the parser context's `_private` field.
 private struct TreeBuilder {
+    /// An element whose end tag is still to come: its record, and where its content starts in
+    /// `openChildren`, `text` and `openComments`.
     struct OpenElement {
-        var name: String
-        var prefix: String?
-        var attributes: [XMLAttribute]
-        var location: SourcePosition
-        var contentLine: Int
-        /// Where this element's content starts in `elements`, `text` and `comments`.
-        var firstElement: Int
+        var record: Int
+        var firstChild: Int
         var firstText: Int
         var firstComment: Int
     }
@@ -170,18 +126,24 @@ private struct TreeBuilder {
     let originalComments: [String]
     /// The open elements, outermost first.
     var open: [OpenElement] = []
-    /// The content read so far of every open element, outermost element's first.
-    var elements = ElementStack()
+    /// The tree's arrays, filled as the elements end (see `XMLTree`).
+    private var records: [XMLTree.Record] = []
+    private var children: [Int32] = []
+    private var attributes: [XMLAttribute] = []
+    private var texts = [""]
+    private var comments: [XMLComment] = []
+    /// The children and comments read so far of every open element, outermost element's first.
+    private var openChildren: [Int32] = []
+    private var openComments: [XMLComment] = []
     var text: [UInt8] = []
-    var comments: [XMLComment] = []
-    var root: XMLElement?
+    private var rootRecord: Int?
     var diagnostics: [Diagnostic] = []
     var outerComments: [(String, SourcePosition)] = []
     private var commentsSeen = 0
     private var names = NameCache()
     /// The last element text made, reused when the next one has the same bytes (siblings
     /// indented alike are separated by the same white space).
-    private var lastText = ""
+    private var lastText = 0
     /// The last construct whose start `startTagPosition` found, to count the next one's column
     /// on from there when it starts on the same line.
     /// It is valid while libxml2's buffer stays where it was (`base`) and keeps its bytes
@@ -219,57 +181,76 @@ private struct TreeBuilder {
 
     mutating func startElement(_ ctxt: xmlParserCtxtPtr, localname: UnsafePointer<xmlChar>?, prefix: UnsafePointer<xmlChar>?,
                                attributes: UnsafeMutablePointer<UnsafePointer<xmlChar>?>?, count: Int) {
-        var list: [XMLAttribute] = []
+        let firstAttribute = self.attributes.count
         if let attributes, count > 0 {
-            list.reserveCapacity(count)
             for index in 0..<count {
                 let base = index * 5
                 guard let name = attributes[base], let start = attributes[base + 3],
                       let end = attributes[base + 4] else { continue }
                 let value = UnsafeBufferPointer(start: start, count: end - start)
-                list.append(XMLAttribute(name: names.name(name), value: Self.decodeAmpersands(value)))
+                self.attributes.append(XMLAttribute(name: names.name(name), value: Self.decodeAmpersands(value)))
             }
         }
         let (line, column, contentLine) = startTagPosition(ctxt, marker: UInt8(ascii: "<"), length: 1)
-        open.append(OpenElement(name: localname.map { names.name($0) } ?? "",
-                                prefix: prefix.map { names.name($0) },
-                                attributes: list,
-                                location: SourcePosition(file: file, line: line, column: column),
-                                contentLine: contentLine,
-                                firstElement: elements.count, firstText: text.count, firstComment: comments.count))
+        let name = localname.map { names.index($0) } ?? names.index(of: "")
+        records.append(XMLTree.Record(
+            name: name, prefix: prefix.map { names.index($0) } ?? -1, firstChild: 0, childCount: 0,
+            firstAttribute: Int32(firstAttribute), attributeCount: Int32(self.attributes.count - firstAttribute),
+            text: 0, firstComment: 0, commentCount: 0, line: Int32(clamping: line), column: Int32(clamping: column),
+            contentLine: Int32(clamping: contentLine), endLine: Int32(clamping: contentLine)))
+        open.append(OpenElement(record: records.count - 1, firstChild: openChildren.count, firstText: text.count,
+                                firstComment: openComments.count))
     }
 
     mutating func endElement(line: Int) {
         guard let element = open.popLast() else { return }
-        var ownText = ""
+        var record = records[element.record]
         if text.count > element.firstText {
-            ownText = madeText(from: element.firstText)
+            record.text = madeText(from: element.firstText)
             text.removeSubrange(element.firstText...)
         }
-        var ownComments: [XMLComment] = []
-        if comments.count > element.firstComment {
-            ownComments = Array(comments[element.firstComment...])
-            comments.removeSubrange(element.firstComment...)
+        if openComments.count > element.firstComment {
+            record.firstComment = Int32(comments.count)
+            record.commentCount = Int32(openComments.count - element.firstComment)
+            comments.append(contentsOf: openComments[element.firstComment...])
+            openComments.removeSubrange(element.firstComment...)
         }
-        let built = XMLElement(name: element.name, prefix: element.prefix, attributes: element.attributes,
-                               elements: elements.popAll(from: element.firstElement), text: ownText, comments: ownComments,
-                               location: element.location, contentLine: element.contentLine,
-                               endLine: max(line, element.contentLine))
+        if openChildren.count > element.firstChild {
+            record.firstChild = Int32(children.count)
+            record.childCount = Int32(openChildren.count - element.firstChild)
+            children.append(contentsOf: openChildren[element.firstChild...])
+            openChildren.removeSubrange(element.firstChild...)
+        }
+        record.endLine = max(Int32(clamping: line), record.contentLine)
+        records[element.record] = record
         if open.isEmpty {
-            root = built
+            rootRecord = element.record
         } else {
-            elements.append(built)
+            openChildren.append(Int32(element.record))
         }
     }
 
-    /// `text` from `start` on as a string: the last one made when the bytes are the same.
-    private mutating func madeText(from start: Int) -> String {
+    /// The document's root element, once its end tag has been read.
+    func root() -> XMLElement? {
+        guard let rootRecord else { return nil }
+        let tree = XMLTree(file: file, records: records, children: children, attributes: attributes, texts: texts,
+                           comments: comments, names: names.strings)
+        return XMLElement(tree: tree, index: rootRecord)
+    }
+
+    /// The index in `texts` of `text` from `start` on: the last one made when the bytes are
+    /// the same.
+    private mutating func madeText(from start: Int) -> Int32 {
         let count = text.count - start
-        let same = lastText.utf8.count == count && text.withUnsafeBufferPointer { bytes in
-            lastText.utf8.withContiguousStorageIfAvailable { last in memcmp(last.baseAddress!, bytes.baseAddress! + start, count) == 0 } ?? false
+        let last = texts[lastText]
+        let same = lastText > 0 && last.utf8.count == count && text.withUnsafeBufferPointer { bytes in
+            last.utf8.withContiguousStorageIfAvailable { last in memcmp(last.baseAddress!, bytes.baseAddress! + start, count) == 0 } ?? false
         }
-        if !same { lastText = String(decoding: text[start...], as: UTF8.self) }
-        return lastText
+        if !same {
+            texts.append(String(decoding: text[start...], as: UTF8.self))
+            lastText = texts.count - 1
+        }
+        return Int32(lastText)
     }
 
     mutating func characters(_ chars: UnsafePointer<xmlChar>, _ length: Int) {
@@ -287,7 +268,7 @@ private struct TreeBuilder {
             if ctxt.pointee.inSubset == 0 { outerComments.append((text, position)) }
             return
         }
-        comments.append(XMLComment(text: text, location: position, nextElement: elements.count - parent.firstElement))
+        openComments.append(XMLComment(text: text, location: position, nextElement: openChildren.count - parent.firstChild))
     }
 
     /// Where the construct that libxml2 has just read began. libxml2 reports only the line at
@@ -360,22 +341,34 @@ private struct TreeBuilder {
     }
 }
 
-/// Strings for libxml2's element and attribute names. libxml2 keeps each distinct name once in
-/// its parser's dictionary and hands over the same pointer every time, so the string made for a
-/// pointer serves every later use of the name in the document. Direct-mapped: a name whose slot
-/// another took is made again.
+/// The element and attribute names of a document, each made into a string once. libxml2 keeps
+/// each distinct name once in its parser's dictionary and hands over the same pointer every
+/// time, so a pointer seen before finds its name's index again in a small direct-mapped cache
+/// (a name whose slot another took is added again).
 private struct NameCache {
     private static let slots = 64
     private var pointers = [UnsafePointer<xmlChar>?](repeating: nil, count: Self.slots)
-    private var strings = [String](repeating: "", count: Self.slots)
+    private var indices = [Int32](repeating: 0, count: Self.slots)
+    /// The names, indexed by `XMLTree.Record.name` and `.prefix`.
+    private(set) var strings: [String] = []
 
-    mutating func name(_ pointer: UnsafePointer<xmlChar>) -> String {
+    /// The index in `strings` of the name at `pointer`.
+    mutating func index(_ pointer: UnsafePointer<xmlChar>) -> Int32 {
         let slot = Int(truncatingIfNeeded: (UInt(bitPattern: pointer) &* 0x9E37_79B9_7F4A_7C15) >> 58)
-        if pointers[slot] == pointer { return strings[slot] }
-        let name = String(cString: pointer)
+        if pointers[slot] == pointer { return indices[slot] }
+        let index = self.index(of: String(cString: pointer))
         pointers[slot] = pointer
-        strings[slot] = name
-        return name
+        indices[slot] = index
+        return index
+    }
+
+    /// The name at `pointer`.
+    mutating func name(_ pointer: UnsafePointer<xmlChar>) -> String { strings[Int(index(pointer))] }
+
+    /// A new index for `name`.
+    mutating func index(of name: String) -> Int32 {
+        strings.append(name)
+        return Int32(strings.count - 1)
     }
 }
 

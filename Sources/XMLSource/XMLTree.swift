@@ -15,56 +15,136 @@ public struct XMLComment: Sendable {
     public let nextElement: Int
 }
 
-/// An immutable element of a parsed document. Safe to share between threads.
+/// The elements of one parsed document, stored together: a record per element in the order of
+/// their start tags, and one array each for the child lists, attributes, texts, comments and
+/// names of all elements. Building a tree appends to these arrays and freeing it frees them,
+/// instead of allocating and freeing an object and its arrays per element (a fifth of a lint's
+/// work went to that). Immutable once built, so safe to share between threads.
+public final class XMLTree: Sendable {
+    /// One element's slice of each array.
+    @usableFromInline struct Record: Sendable {
+        @usableFromInline var name: Int32
+        /// -1 when no prefix was written.
+        @usableFromInline var prefix: Int32
+        @usableFromInline var firstChild: Int32
+        @usableFromInline var childCount: Int32
+        @usableFromInline var firstAttribute: Int32
+        @usableFromInline var attributeCount: Int32
+        /// 0 (the empty text) when the element holds no character data.
+        @usableFromInline var text: Int32
+        @usableFromInline var firstComment: Int32
+        @usableFromInline var commentCount: Int32
+        @usableFromInline var line: Int32
+        @usableFromInline var column: Int32
+        @usableFromInline var contentLine: Int32
+        @usableFromInline var endLine: Int32
+    }
+
+    @usableFromInline let file: String
+    @usableFromInline let records: [Record]
+    /// The indices of each element's children, each element's together.
+    @usableFromInline let children: [Int32]
+    @usableFromInline let attributes: [XMLAttribute]
+    @usableFromInline let texts: [String]
+    @usableFromInline let comments: [XMLComment]
+    @usableFromInline let names: [String]
+
+    init(file: String, records: [Record], children: [Int32], attributes: [XMLAttribute], texts: [String],
+         comments: [XMLComment], names: [String]) {
+        self.file = file
+        self.records = records
+        self.children = children
+        self.attributes = attributes
+        self.texts = texts
+        self.comments = comments
+        self.names = names
+    }
+}
+
+/// An element of a parsed document: a position in its `XMLTree`, which it keeps alive. Safe to
+/// share between threads.
 ///
 /// The content is kept as the three things readers ask for: the child elements, the character
-/// data concatenated, and the comments with their place among the elements. One array per
-/// element instead of an array of mixed nodes keeps a large tree cheap to build and to free.
-public final class XMLElement: Sendable {
+/// data concatenated, and the comments with their place among the elements.
+public struct XMLElement: Sendable {
+    @usableFromInline let tree: XMLTree
+    @usableFromInline let index: Int
+
+    @usableFromInline init(tree: XMLTree, index: Int) {
+        self.tree = tree
+        self.index = index
+    }
+
+    @inlinable var record: XMLTree.Record { tree.records[index] }
+
     /// The local name (`Rule`, `ref`); a namespace prefix, when written, is in `prefix`.
-    public let name: String
-    public let prefix: String?
-    public let attributes: [XMLAttribute]
+    @inlinable public var name: String { tree.names[Int(record.name)] }
+    @inlinable public var prefix: String? {
+        let prefix = record.prefix
+        return prefix < 0 ? nil : tree.names[Int(prefix)]
+    }
+    @inlinable public var attributes: ArraySlice<XMLAttribute> {
+        let record = record
+        return tree.attributes[Int(record.firstAttribute)..<Int(record.firstAttribute + record.attributeCount)]
+    }
     /// The child elements, in order.
-    public let elements: [XMLElement]
+    @inlinable public var elements: XMLElementList {
+        let record = record
+        return XMLElementList(tree: tree, first: Int(record.firstChild), count: Int(record.childCount))
+    }
     /// All character data directly inside this element (text and CDATA sections, entities
     /// decoded), concatenated.
-    public let text: String
+    @inlinable public var text: String { tree.texts[Int(record.text)] }
     /// The comments directly inside this element, in order.
-    public let comments: [XMLComment]
-    /// Where the start tag's `<` is.
-    public let location: SourcePosition
-    /// The line on which the start tag ends (where the element's content begins).
-    public let contentLine: Int
-    /// The line of the end tag (of the start tag, for an empty element).
-    public let endLine: Int
-
-    init(name: String, prefix: String?, attributes: [XMLAttribute], elements: [XMLElement], text: String,
-         comments: [XMLComment], location: SourcePosition, contentLine: Int, endLine: Int) {
-        self.name = name
-        self.prefix = prefix
-        self.attributes = attributes
-        self.elements = elements
-        self.text = text
-        self.comments = comments
-        self.location = location
-        self.contentLine = contentLine
-        self.endLine = endLine
+    @inlinable public var comments: [XMLComment] {
+        let record = record
+        guard record.commentCount > 0 else { return [] }
+        return Array(tree.comments[Int(record.firstComment)..<Int(record.firstComment + record.commentCount)])
     }
+    /// Where the start tag's `<` is.
+    @inlinable public var location: SourcePosition {
+        let record = record
+        return SourcePosition(file: tree.file, line: Int(record.line), column: Int(record.column))
+    }
+    /// The line on which the start tag ends (where the element's content begins).
+    @inlinable public var contentLine: Int { Int(record.contentLine) }
+    /// The line of the end tag (of the start tag, for an empty element).
+    @inlinable public var endLine: Int { Int(record.endLine) }
 
     /// The name as written, with its prefix.
     public var qualifiedName: String { prefix.map { "\($0):\(name)" } ?? name }
 
     /// The value of the attribute `name`, or nil when it is absent.
-    public func attribute(_ name: String) -> String? {
+    @inlinable public func attribute(_ name: String) -> String? {
         for attribute in attributes where attribute.name == name { return attribute.value }
         return nil
     }
 
     /// The first child element named `name`.
-    public func firstElement(named name: String) -> XMLElement? {
+    @inlinable public func firstElement(named name: String) -> XMLElement? {
         for element in elements where element.name == name { return element }
         return nil
+    }
+}
+
+/// The child elements of an element, indexed from 0.
+public struct XMLElementList: RandomAccessCollection, Sendable {
+    @usableFromInline let tree: XMLTree
+    @usableFromInline let first: Int
+    public let count: Int
+
+    @usableFromInline init(tree: XMLTree, first: Int, count: Int) {
+        self.tree = tree
+        self.first = first
+        self.count = count
+    }
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { count }
+
+    @inlinable public subscript(position: Int) -> XMLElement {
+        precondition(position >= 0 && position < count, "child index out of range")
+        return XMLElement(tree: tree, index: Int(tree.children[first + position]))
     }
 }
 

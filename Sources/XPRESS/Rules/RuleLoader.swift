@@ -56,9 +56,10 @@ public enum RuleLoader {
         }
         var lowering = Lowering(file: file)
         var rules: [Rule] = []
-        let objects = root.name == "Waveset" ? root.elements : [root]
-        for object in objects {
-            lowering.scanObject(object, library: nil, into: &rules)
+        if root.name == "Waveset" {
+            for object in root.elements { lowering.scanObject(object, library: nil, into: &rules) }
+        } else {
+            lowering.scanObject(root, library: nil, into: &rules)
         }
         return LoadedDocument(file: file, root: root, rules: rules, diagnostics: document.diagnostics + lowering.diagnostics,
                               ruleReferences: lowering.ruleReferences)
