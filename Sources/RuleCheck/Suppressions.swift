@@ -35,9 +35,12 @@ struct Suppressions: Sendable {
     }
 
     private mutating func add(_ text: String, at location: SourcePosition, next: XMLElement?) {
-        let body = text.trimmingWhitespace
+        // Most comments are not suppressions (some are whole licence texts): only the start is
+        // looked at until the keyword is found.
+        let start = text.drop(while: \.isWhitespace)
         let kinds = [("rulecheck-disable-next-line", false), ("rulecheck-disable-file", true)]
-        guard let (keyword, wholeFile) = kinds.first(where: { body.hasPrefix($0.0) }) else { return }
+        guard let (keyword, wholeFile) = kinds.first(where: { start.hasPrefix($0.0) }) else { return }
+        let body = start.trimmingWhitespace
         let rest = body.dropFirst(keyword.count)
         let (idText, reason) = rest.splitOnce(" -- ")
         let ids = Set(idText.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init))
@@ -104,7 +107,9 @@ extension Substring {
 }
 
 extension StringProtocol {
+    /// The text without leading and trailing white space (any Unicode white space).
     var trimmingWhitespace: String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(self[first...last])
     }
 }

@@ -218,6 +218,26 @@ let sharedCorpus: String? = {
         #expect(report.findings[1].message.contains("suppresses nothing"))
     }
 
+    /// A suppression may be written over several lines, and other comments (a licence text)
+    /// are not suppressions however long.
+    @Test func suppressionsAreFoundWhateverTheWhiteSpaceAroundThem() throws {
+        let licence = String(repeating: "Licensed under the terms below; see the notice. ", count: 400)
+        let (report, _) = try lint(["r.xml": """
+        <!-- \(licence) -->
+        <Waveset>
+          <!--
+              rulecheck-disable-next-line XP0602 -- deliberate
+          -->
+          <Rule name='A'><cond><i>1</i><s>a</s></cond></Rule>
+          <!--\trulecheck-disable-next-line XP0602 --  \n  -->
+          <Rule name='B'><cond><i>1</i><s>x</s></cond></Rule>
+        </Waveset>
+        """])
+        let found = report.findings.map { "\($0.location.line) \($0.id)" }
+        #expect(found == ["7 RC0002"], "\(report.findings)")
+        #expect(report.findings.first?.message.contains("needs a reason") == true)
+    }
+
     @Test func configurationChangesLevelsAndIgnoresPaths() throws {
         let configuration = try LintConfiguration.parse("""
         # project settings
