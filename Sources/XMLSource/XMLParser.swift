@@ -141,9 +141,6 @@ private struct TreeBuilder {
     var outerComments: [(String, SourcePosition)] = []
     private var commentsSeen = 0
     private var names = NameCache()
-    /// The last element text made, reused when the next one has the same bytes (siblings
-    /// indented alike are separated by the same white space).
-    private var lastText = 0
     /// The last construct whose start `startTagPosition` found, to count the next one's column
     /// on from there when it starts on the same line.
     /// It is valid while libxml2's buffer stays where it was (`base`) and keeps its bytes
@@ -238,19 +235,10 @@ private struct TreeBuilder {
         return XMLElement(tree: tree, index: rootRecord)
     }
 
-    /// The index in `texts` of `text` from `start` on: the last one made when the bytes are
-    /// the same.
+    /// The index in `texts` of `text` from `start` on, added to it.
     private mutating func madeText(from start: Int) -> Int32 {
-        let count = text.count - start
-        let last = texts[lastText]
-        let same = lastText > 0 && last.utf8.count == count && text.withUnsafeBufferPointer { bytes in
-            last.utf8.withContiguousStorageIfAvailable { last in memcmp(last.baseAddress!, bytes.baseAddress! + start, count) == 0 } ?? false
-        }
-        if !same {
-            texts.append(String(decoding: text[start...], as: UTF8.self))
-            lastText = texts.count - 1
-        }
-        return Int32(lastText)
+        texts.append(String(decoding: text[start...], as: UTF8.self))
+        return Int32(texts.count - 1)
     }
 
     mutating func characters(_ chars: UnsafePointer<xmlChar>, _ length: Int) {
