@@ -126,7 +126,8 @@ private struct TreeBuilder {
     let originalComments: [String]
     /// The open elements, outermost first.
     var open: [OpenElement] = []
-    /// The tree's arrays, filled as the elements end (see `XMLTree`).
+    /// The tree's arrays (see `XMLTree`): a record is added at each start tag and completed at
+    /// its end tag, which also adds the element's children, text and comments.
     private var records: [XMLTree.Record] = []
     private var children: [Int32] = []
     private var attributes: [XMLAttribute] = []
@@ -135,6 +136,7 @@ private struct TreeBuilder {
     /// The children and comments read so far of every open element, outermost element's first.
     private var openChildren: [Int32] = []
     private var openComments: [XMLComment] = []
+    /// The character data read so far of every open element, outermost element's first.
     var text: [UInt8] = []
     private var rootRecord: Int?
     var diagnostics: [Diagnostic] = []
