@@ -87,12 +87,12 @@ public struct DeploymentLoader {
     /// policy): the others load with `LoadedDocument.withoutTree`.
     public static func readsObjects(in document: LoadedDocument) -> Bool {
         guard let root = document.root else { return false }
-        return (root.name == "Waveset" ? Array(root.elements) : [root]).contains { objectNames.contains($0.name) }
+        return RuleLoader.objects(in: root).contains { objectNames.contains($0.name) }
     }
 
     private mutating func read(_ document: LoadedDocument) {
         guard let root = document.root else { return }
-        for object in root.name == "Waveset" ? Array(root.elements) : [root] where Self.objectNames.contains(object.name) {
+        for object in RuleLoader.objects(in: root) where Self.objectNames.contains(object.name) {
             switch object.name {
             case "Resource": readResource(object)
             case "Administrator": readAdministrator(object)

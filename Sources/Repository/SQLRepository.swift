@@ -133,7 +133,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
             var users: [String] = []
             try db.forEachRow(Self.singleEqualitySQL, [.text(only.attribute), .text(only.operand)]) { users.append($0.text(0)) }
             guard users.count > 1 else { return users }
-            users.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }  // SQL's binary order
+            users.sortInBinaryOrder()
             var distinct = users.indices.filter { $0 == 0 || users[$0] != users[$0 - 1] }.map { users[$0] }
             if distinct.count > 1000 { distinct.removeSubrange(1000...) }
             return distinct
@@ -229,7 +229,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                 if batch.count == 256 { keepUnlinked() }
             }
             keepUnlinked()
-            return users.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }  // SQL's binary order
+            users.sortInBinaryOrder()
+            return users
         }
     }
 
@@ -907,4 +908,10 @@ enum AttributeCoding {
             return nil
         }
     }
+}
+
+extension [String] {
+    /// Sorts by UTF-8 bytes, the order SQL gives text on both back ends (SQLite's default,
+    /// PostgreSQL's "C" collation), for results that are ordered in Swift instead.
+    mutating func sortInBinaryOrder() { sort { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
 }

@@ -19,11 +19,7 @@ struct DocumentAnalysis {
 
     /// Analyses every object of a document.
     mutating func analyse(_ root: XMLElement) {
-        if root.name == "Waveset" {
-            for object in root.elements { visitObject(object) }
-        } else {
-            visitObject(root)
-        }
+        for object in RuleLoader.objects(in: root) { visitObject(object) }
     }
 
     private mutating func visitObject(_ element: XMLElement) {

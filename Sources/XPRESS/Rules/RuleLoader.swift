@@ -56,11 +56,7 @@ public enum RuleLoader {
         }
         var lowering = Lowering(file: file)
         var rules: [Rule] = []
-        if root.name == "Waveset" {
-            for object in root.elements { lowering.scanObject(object, library: nil, into: &rules) }
-        } else {
-            lowering.scanObject(root, library: nil, into: &rules)
-        }
+        for object in objects(in: root) { lowering.scanObject(object, library: nil, into: &rules) }
         return LoadedDocument(file: file, root: root, rules: rules, diagnostics: document.diagnostics + lowering.diagnostics,
                               ruleReferences: lowering.ruleReferences)
     }
@@ -87,6 +83,11 @@ public enum RuleLoader {
             result.append(contentsOf: found.sorted())
         }
         return result
+    }
+
+    /// The objects a document holds: the children of a `<Waveset>` root, or the root itself.
+    public static func objects(in root: XMLElement) -> [XMLElement] {
+        root.name == "Waveset" ? Array(root.elements) : [root]
     }
 
     /// Builds the library of `documents` plus the standard library, reporting rules defined
