@@ -137,12 +137,21 @@ extension ReconCommand {
             @Argument(help: "XML or CSV files.") var files: [String]
 
             func run() throws {
-                var users: [User] = []
-                for file in files {
-                    do { users += try UserImport.read(file) } catch { throw usage("\(error)") }
+                var imported = 0
+                // One transaction: a file that fails part-way leaves the repository as it was.
+                try global.openRepository().write { writer in
+                    for file in files {
+                        do {
+                            try UserImport.forEachBatch(of: file) { users in
+                                try writer.saveUsers(users)
+                                imported += users.count
+                            }
+                        } catch let error as UserImport.ImportError {
+                            throw usage("\(error)")
+                        }
+                    }
                 }
-                try global.openRepository().saveUsers(users)
-                if global.json { printJSON(.map([("imported", .int(Int64(users.count)))])) } else { print("imported \(users.count) users") }
+                if global.json { printJSON(.map([("imported", .int(Int64(imported)))])) } else { print("imported \(imported) users") }
             }
         }
 

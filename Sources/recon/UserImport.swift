@@ -12,11 +12,24 @@ enum UserImport {
         let description: String
     }
 
-    static func read(_ file: String) throws -> [User] {
-        file.lowercased().hasSuffix(".csv") ? try readCSV(file) : try readXML(file)
+    /// Reads the users of `file` and hands them to `body` `batchSize` at a time (fewer in the
+    /// last batch), so that a million users never sit in memory at once. CSV is read as it
+    /// streams; an XML document is parsed whole first.
+    static func forEachBatch(of file: String, batchSize: Int = 5_000, _ body: ([User]) throws -> Void) throws {
+        var batch: [User] = []
+        batch.reserveCapacity(batchSize)
+        func add(_ user: User) throws {
+            batch.append(user)
+            if batch.count == batchSize {
+                try body(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        if file.lowercased().hasSuffix(".csv") { try readCSV(file, add) } else { try readXML(file).forEach(add) }
+        if !batch.isEmpty { try body(batch) }
     }
 
-    static func readXML(_ file: String) throws -> [User] {
+    private static func readXML(_ file: String) throws -> [User] {
         guard let data = FileManager.default.contents(atPath: file) else { throw ImportError(description: "\(file): cannot read the file") }
         let document = XMLParser.parse([UInt8](data), file: file)
         guard let root = document.root else {
@@ -55,37 +68,55 @@ enum UserImport {
         }
     }
 
-    static func readCSV(_ file: String) throws -> [User] {
+    /// What a column of a users CSV file holds.
+    private enum Column {
+        case name, assignedResources, accounts
+        case attribute(String)
+
+        init(header: String) {
+            switch header {
+            case "name": self = .name
+            case "assignedResources": self = .assignedResources
+            case "accounts": self = .accounts
+            default: self = .attribute(header)
+            }
+        }
+    }
+
+    private static func readCSV(_ file: String, _ body: (User) throws -> Void) throws {
         var reader: CSVReader
         do { reader = try CSVReader(path: file) } catch { throw ImportError(description: "\(file): \(error)") }
         func fail(_ line: Int, _ message: String) -> ImportError { ImportError(description: "\(file):\(line):1: error: \(message)") }
         do {
-            guard let header = try reader.next() else { return [] }
-            guard let nameColumn = header.fields.firstIndex(of: "name") else { throw fail(header.line, "the header needs a 'name' column") }
-            var users: [User] = []
+            guard let header = try reader.next() else { return }
+            guard header.fields.contains("name") else { throw fail(header.line, "the header needs a 'name' column") }
+            let columns = header.fields.map(Column.init(header:))
+            let attributeCount = columns.filter { if case .attribute = $0 { true } else { false } }.count
             var seen = Set<String>()
             while let record = try reader.next() {
-                var user = User(name: "")
+                var name = ""
+                var attributes = [String: AttributeValue](minimumCapacity: attributeCount)
                 var assigned: Set<String> = [], links: Set<AccountLink> = []
-                for (index, column) in header.fields.enumerated() where index < record.fields.count {
-                    let cell = record.fields[index]
-                    guard !cell.isEmpty else { continue }
-                    switch column {
-                    case "name": user.name = cell
-                    case "assignedResources": assigned.formUnion(cell.split(separator: "|").map { String($0) })
-                    case "accounts":
-                        for pair in cell.split(separator: "|") {
-                            guard let colon = pair.firstIndex(of: ":") else { throw fail(record.line, "accounts takes resource:accountId pairs, got '\(pair)'") }
-                            links.insert(AccountLink(resource: String(pair[..<colon]), accountID: String(pair[pair.index(after: colon)...])))
+                for (index, cell) in record.fields.prefix(columns.count).enumerated() where !cell.isEmpty {
+                    switch columns[index] {
+                    case .name: name = cell
+                    case .assignedResources:
+                        for resource in cell.utf8.split(separator: UInt8(ascii: "|")) { assigned.insert(String(decoding: resource, as: UTF8.self)) }
+                    case .accounts:
+                        for pair in cell.utf8.split(separator: UInt8(ascii: "|")) {
+                            guard let colon = pair.firstIndex(of: UInt8(ascii: ":")) else {
+                                throw fail(record.line, "accounts takes resource:accountId pairs, got '\(String(decoding: pair, as: UTF8.self))'")
+                            }
+                            links.insert(AccountLink(resource: String(decoding: pair[..<colon], as: UTF8.self),
+                                                     accountID: String(decoding: pair[pair.index(after: colon)...], as: UTF8.self)))
                         }
-                    default: user.attributes[column] = .single(cell)
+                    case .attribute(let key): attributes[key] = .single(cell)
                     }
                 }
-                guard nameColumn < record.fields.count, !user.name.isEmpty else { throw fail(record.line, "the user has no name") }
-                guard seen.insert(user.name).inserted else { throw fail(record.line, "user '\(user.name)' appears twice") }
-                users.append(User(name: user.name, attributes: user.attributes, assignedResources: assigned, accounts: links))
+                guard !name.isEmpty else { throw fail(record.line, "the user has no name") }
+                guard seen.insert(name).inserted else { throw fail(record.line, "user '\(name)' appears twice") }
+                try body(User(name: name, attributes: attributes, assignedResources: assigned, accounts: links))
             }
-            return users
         } catch let error as CSVError {
             throw ImportError(description: "\(file): \(error)")
         }

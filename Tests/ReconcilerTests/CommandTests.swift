@@ -97,6 +97,43 @@ import TestSupport
         #expect(broken.errors.contains("Broken.xml:1:1: error: policy 'Broken' names resource 'Ghost'"))
     }
 
+    /// `users import` reads its files a batch at a time (5,000 users) in one transaction: a
+    /// file that fails after the first batch leaves the repository as it was; a second import
+    /// replaces users whole, in CSV and in XML.
+    @Test(.enabled(if: binary != nil)) func aUsersImportIsAllOrNothingAndReplacesUsers() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("recon-import-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func users() throws -> [[String: Any]] {
+            try #require(try json(try recon(["users", "list", "--json"], in: directory).output) as? [[String: Any]])
+        }
+        var csv = "name,email,assignedResources,accounts\n"
+        for index in 0..<6_000 { csv += "u\(index),u\(index)@example.com,,HR:e\(index)\n" }
+        try Data((csv + "u17,again@example.com,,\n").utf8).write(to: directory.appendingPathComponent("bad.csv"))
+        let bad = try recon(["users", "import", "bad.csv"], in: directory)
+        #expect(bad.status == 2)
+        #expect(bad.errors.contains("bad.csv:6002:1: error: user 'u17' appears twice"), "\(bad.errors)")
+        #expect(try users().isEmpty)
+
+        try Data(csv.utf8).write(to: directory.appendingPathComponent("users.csv"))
+        #expect(try recon(["users", "import", "users.csv"], in: directory).output == "imported 6000 users\n")
+        #expect(try users().count == 6_000)
+        try Data("""
+            <Users>
+              <User name='u17'><Attribute name='email' value='new@example.com'/><AssignedResource name='LDAP'/></User>
+              <User name='new'><Account resource='HR' accountId='n1'/></User>
+            </Users>
+            """.utf8).write(to: directory.appendingPathComponent("users.xml"))
+        #expect(try recon(["users", "import", "users.xml"], in: directory).status == 0)
+        let u17 = try #require(try json(try recon(["users", "show", "u17", "--json"], in: directory).output) as? [String: Any])
+        #expect((u17["attributes"] as? [String: String]) == ["email": "new@example.com"])
+        #expect((u17["assignedResources"] as? [String]) == ["LDAP"])
+        #expect((u17["accounts"] as? [Any])?.isEmpty == true)
+        let u18 = try #require(try json(try recon(["users", "show", "u18", "--json"], in: directory).output) as? [String: Any])
+        #expect((u18["accounts"] as? [[String: String]]) == [["resource": "HR", "accountId": "e18"]])
+        #expect(try users().count == 6_001)
+    }
+
     /// A run killed with SIGKILL leaves a consistent repository; the next start marks the
     /// interrupted task failed and a new run completes.
     @Test(.enabled(if: binary != nil)) func aKilledRunLeavesAConsistentRepository() throws {

@@ -26,9 +26,13 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         changed.attributes = ["email": .single("new@example.com")]
         changed.accounts = []
         changed.assignedResources = []
-        try repository.saveUsers([changed])
+        // Saved with a new user: the one saved before is replaced whole, the new one added.
+        let cy = User(name: "cy", attributes: ["email": .single("cy@example.com")], accounts: [AccountLink(resource: "HR", accountID: "c1")])
+        try repository.saveUsers([changed, cy])
         #expect(try repository.user(named: "ann") == changed)
-        #expect(try repository.links(on: "HR").isEmpty)
+        #expect(try repository.user(named: "cy") == cy)
+        #expect(try repository.user(named: "Bob") == bob)
+        #expect(try repository.links(on: "HR").map(\.user) == ["cy"])
     }
 
     /// Users assigned a resource without a link to it, in binary name order, whether the
