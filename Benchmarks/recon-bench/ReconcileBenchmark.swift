@@ -199,7 +199,6 @@ struct SyntheticData {
     }
 }
 
-/// The process's peak resident memory so far.
 /// User and system processor seconds so far of this process (`RUSAGE_SELF`) or of its
 /// waited-for children (`RUSAGE_CHILDREN`).
 func cpuSeconds(_ who: __rusage_who) -> Double {
@@ -209,6 +208,7 @@ func cpuSeconds(_ who: __rusage_who) -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// The process's peak resident memory so far.
 func peakMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
