@@ -142,7 +142,7 @@ struct AccountTable<Value> {
     /// Appends `id` and its value without placing the id in the table: for loading ids known
     /// to be distinct (an index's rows, one per id), which `placeAll()` then places together.
     /// Until then the id is not found.
-    mutating func appendUnplaced(_ id: String, _ value: Value) {
+    mutating func appendUnplaced(_ id: consuming String, _ value: consuming Value) {
         ids.append(id)
         values.append(value)
     }

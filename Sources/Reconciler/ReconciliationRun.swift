@@ -355,7 +355,12 @@ struct ReconciliationRun {
                 known.appendUnplaced($0.accountID, KnownEntry($0.state, attributes: $0.attributes))
             }
         } else {
-            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { known.appendUnplaced($0.accountID, KnownEntry($0)) }
+            // Each row is moved into the table, not copied: at a million rows the copies of rows
+            // and entries were a tenth of the load (callgrind: 5.04G -> 4.61G instructions).
+            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { (state: consuming IndexState) in
+                let id = state.accountID
+                known.appendUnplaced(id, KnownEntry(state))
+            }
         }
         known.placeAll()
         return known

@@ -142,7 +142,7 @@ struct KnownEntry {
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute]
 
-    init(_ state: IndexState, attributes: [AccountAttribute] = []) {
+    init(_ state: consuming IndexState, attributes: [AccountAttribute] = []) {
         digest = state.digest
         situation = Situation(rawValue: state.situation)
         owner = state.owner

@@ -37,7 +37,7 @@ public protocol IdentityRepository: Sendable {
     /// Hands `body` what a run compares of every index row of a resource (or of the accounts
     /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
     /// `reserve` is told first how many rows the resource has.
-    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (IndexState) throws -> Void) throws
+    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (consuming IndexState) throws -> Void) throws
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?

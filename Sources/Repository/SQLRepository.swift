@@ -258,7 +258,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
-                                  _ body: (IndexState) throws -> Void) throws {
+                                  _ body: (consuming IndexState) throws -> Void) throws {
         try database.read { db in
             let filter = try Self.resourceFilter(db, table: "account_index", resource: resource, reserve: reserve)
             try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(filter)", [.text(resource)]) { row in
