@@ -92,6 +92,7 @@ public final class Engine: Sendable {
         let outcome = execute(ReconciliationRun(engine: self, resource: resource, policy: policy, adapter: adapter, taskID: taskID,
                                                 options: runOptions))
         ReleasedMemory.returnToSystem()
+        repository.settle()  // the run's writes are in the database file before it is reported finished
         switch outcome {
         case .success(let summary):
             if let taskID { try finish(taskID, summary) }

@@ -78,6 +78,9 @@ public protocol IdentityRepository: Sendable {
     func bucketPlan(task: Int64) throws -> String?
     func takeBucket(server: String, task: Int64?, resources: [String]?) throws -> BucketClaim?
     func bucketResults(task: Int64) throws -> [Int: String]
+    /// Returns once everything committed is where the next reader reads it first (SQLite's log
+    /// copied back into the database file); a run ends with this.
+    func settle()
     /// How long a server may stay silent before its running tasks count as failed (ms).
     var serverTimeout: Int64 { get }
 

@@ -160,6 +160,9 @@ protocol SQLDatabase: Sendable {
     /// Applies the migrations not applied yet, each in its own transaction, in order; safe when
     /// several processes start at once.
     func migrate(_ migrations: [Migration]) throws
+    /// Returns once everything committed is where a new reader reads it first: SQLite copies
+    /// its write-ahead log back into the database file. A no-op for a server database.
+    func settle()
 }
 
 /// One schema version: an identifier recorded once applied, and its statements.

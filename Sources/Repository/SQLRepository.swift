@@ -552,6 +552,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
+    public func settle() { database.settle() }
+
     // MARK: Writing
 
     /// Runs `body` in one transaction: all its changes, or none.

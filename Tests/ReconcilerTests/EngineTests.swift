@@ -55,6 +55,22 @@ let everySituationUsers = [
         #expect(task.status == "success" && task.situations["DISPUTED"] == 1)
     }
 
+    /// A run ends with its writes copied from SQLite's log into the database file: a copy of
+    /// the file alone (what a backup of it holds) has the run's Account Index.
+    @Test func aRunLeavesItsIndexInTheDatabaseFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("settled-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("recon.db").path, copy = directory.appendingPathComponent("copy.db").path
+        let deployed = try Deployed(repositoryURL: "sqlite:" + path, [
+            "config.xml": hrConfiguration(policy: "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/></ReconcilePolicy>"),
+            "hr.csv": everySituationCSV,
+        ], users: everySituationUsers)
+        #expect(try deployed.run("HR").status == "success")
+        try FileManager.default.copyItem(atPath: path, toPath: copy)
+        #expect(try openRepository("sqlite:" + copy).indexEntries(resource: "HR", attributes: false).count == 8)
+    }
+
     @Test(arguments: Backend.allCases) func responsesChangeTheRepositoryAndTheResource(_ backend: Backend) throws {
         let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: respondingPolicy()), "hr.csv": everySituationCSV], users: everySituationUsers)
         let summary = try deployed.run("HR")

@@ -34,6 +34,23 @@ import Testing
         #expect(try database.read { try $0.row("SELECT count(*) FROM t")?.int(0) } == 4000)
     }
 
+    /// Below the size that asks for a checkpoint the commits stay in the log; `settle()` copies
+    /// them into the database file, which then holds every row without its log.
+    @Test func settlingCopiesTheWholeLogIntoTheFile() throws {
+        let path = Self.newPath()
+        let database = try SQLiteDatabase(path: path)
+        try Self.write(database, transactions: 4)
+        let copy = Self.newPath()
+        func rowsInTheFileAlone() throws -> Int64? {
+            try? FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: path, toPath: copy)
+            return try SQLiteDatabase(path: copy).read { try $0.row("SELECT count(*) FROM t")?.int(0) }
+        }
+        #expect(throws: (any Error).self, "the table is only in the log") { try rowsInTheFileAlone() }
+        database.settle()
+        #expect(try rowsInTheFileAlone() == 400)
+    }
+
     /// A row body that runs more distinct statements than the connection keeps compiled
     /// must not have the statement it is stepping through finalized under it.
     @Test func statementsRunInsideARowBodyLeaveTheOuterOneWhole() throws {
