@@ -771,22 +771,37 @@ public struct IndexWrites: Sendable {
 
     /// Queues `entry` as the index row of its account.
     public mutating func upsert(_ entry: IndexEntry) {
-        let row: [SQLValue] = [.text(entry.resource), .text(entry.accountID), .text(entry.owner), .text(entry.situation),
-                               .text(AttributeCoding.encode(entry.attributes)), .text(entry.digest), .int(entry.lastSeen),
-                               .int(entry.lastReconciled), .text(entry.explanation)]
         let key = Key(resource: entry.resource, accountID: entry.accountID)
+        let start: Int
         if let position = positions[key] {
-            let start = position * Self.indexColumns.count
-            index.replaceSubrange(start..<start + row.count, with: row)
+            start = position * Self.indexColumns.count
         } else {
             positions[key] = indexRowCount
-            index.append(contentsOf: row)
+            start = index.count
+            // Placeholders, replaced below: appended one by one rather than as a row array,
+            // which cost an allocation and a copy of nine values per account.
+            for _ in Self.indexColumns { index.append(.null) }
         }
+        index[start] = .text(entry.resource)
+        index[start + 1] = .text(entry.accountID)
+        index[start + 2] = .text(entry.owner)
+        index[start + 3] = .text(entry.situation)
+        index[start + 4] = .text(AttributeCoding.encode(entry.attributes))
+        index[start + 5] = .text(entry.digest)
+        index[start + 6] = .int(entry.lastSeen)
+        index[start + 7] = .int(entry.lastReconciled)
+        index[start + 8] = .text(entry.explanation)
     }
 
     /// Queues a history row, timed now.
     public mutating func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) {
-        history.append(contentsOf: [.text(resource), .text(accountID), .int(currentMillis()), .int(task), .text(situation), .text(owner), .text(action)])
+        history.append(.text(resource))
+        history.append(.text(accountID))
+        history.append(.int(currentMillis()))
+        history.append(.int(task))
+        history.append(.text(situation))
+        history.append(.text(owner))
+        history.append(.text(action))
     }
 
     /// Empties it, keeping its capacity for the next batch.
@@ -807,21 +822,25 @@ enum AttributeCoding {
         out.reserveCapacity(64 * attributes.count + 2)
         for (index, attribute) in attributes.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            out += nameOpening
+            append(#"{"name":"#, to: &out)
             quote(attribute.name, into: &out)
-            out += valuesOpening
+            append(#","values":["#, to: &out)
             for (position, value) in attribute.values.enumerated() {
                 if position > 0 { out.append(UInt8(ascii: ",")) }
                 quote(value, into: &out)
             }
-            out += attribute.multi ? multiClosing : singleClosing
+            append(attribute.multi ? #"],"multi":true}"# : #"],"multi":false}"#, to: &out)
         }
         out.append(UInt8(ascii: "]"))
         return String(decoding: out, as: UTF8.self)
     }
 
-    private static let nameOpening = Array(#"{"name":"#.utf8), valuesOpening = Array(#","values":["#.utf8)
-    private static let multiClosing = Array(#"],"multi":true}"#.utf8), singleClosing = Array(#"],"multi":false}"#.utf8)
+    /// Appends the bytes of a literal in place: an array of them in a `static let` was retained,
+    /// and appended through a generic sequence, each time.
+    private static func append(_ literal: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// `text` as a JSON string; text without a quote, backslash or control character (nearly
