@@ -60,11 +60,11 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    /// Each migration in a transaction holding an advisory lock, so that servers starting
-    /// together apply it once.
     /// The server keeps its own log.
     func settle() {}
 
+    /// Each migration in a transaction holding an advisory lock, so that servers starting
+    /// together apply it once.
     func migrate(_ migrations: [Migration]) throws {
         try write { db in
             try db.execute("SELECT pg_advisory_xact_lock(7235001)", [])

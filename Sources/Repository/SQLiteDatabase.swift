@@ -65,10 +65,10 @@ final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         readersLock.unlock()
     }
 
-    /// GRDB's migrator: it records applied identifiers in `grdb_migrations` and serialises
-    /// concurrent openers through SQLite's write lock.
     func settle() { writer.settleLog() }
 
+    /// GRDB's migrator: it records applied identifiers in `grdb_migrations` and serialises
+    /// concurrent openers through SQLite's write lock.
     func migrate(_ migrations: [Migration]) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
