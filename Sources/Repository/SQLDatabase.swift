@@ -143,6 +143,11 @@ extension SQLConnection {
     func row(_ sql: String, _ arguments: SQLValue...) throws -> SQLRow? { try rows(sql, arguments).first }
 }
 
+/// `?, ?, ...`: `count` parameters, for an `IN` list or a row of values.
+func parameterList(_ count: Int) -> String {
+    Array(repeating: "?", count: count).joined(separator: ", ")
+}
+
 /// `INSERT INTO table ("column", ...) VALUES `: the start of a multi-row insert on either back end.
 func insertHead(into table: String, columns: [String]) -> String {
     "INSERT INTO \(table) (\(columns.map { "\"\($0)\"" }.joined(separator: ", "))) VALUES "

@@ -960,8 +960,3 @@ extension [String] {
     /// PostgreSQL's "C" collation), for results that are ordered in Swift instead.
     mutating func sortInBinaryOrder() { sort { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
 }
-
-/// `?, ?, ...`: `count` parameters, for an `IN` list.
-private func parameterList(_ count: Int) -> String {
-    Array(repeating: "?", count: count).joined(separator: ", ")
-}

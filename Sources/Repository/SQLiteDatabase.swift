@@ -269,7 +269,7 @@ private enum StatementKey: Hashable {
         switch self {
         case .text(let sql): return sql
         case .insert(let shape):
-            let tuple = "(" + Array(repeating: "?", count: shape.columns.count).joined(separator: ", ") + ")"
+            let tuple = "(" + parameterList(shape.columns.count) + ")"
             return insertHead(into: shape.table, columns: shape.columns)
                 + Array(repeating: tuple, count: shape.rows).joined(separator: ", ") + " " + shape.onConflict
         }
