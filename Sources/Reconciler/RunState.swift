@@ -142,11 +142,29 @@ struct KnownEntry {
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute]
 
-    init(_ state: consuming IndexState, attributes: [AccountAttribute] = []) {
+    /// `situation` is what `state.situation` names, when the caller has it already.
+    init(_ state: consuming IndexState, situation: Situation?? = nil, attributes: [AccountAttribute] = []) {
         digest = state.digest
-        situation = Situation(rawValue: state.situation)
-        owner = state.owner
-        explanation = state.explanation
+        self.situation = situation ?? Situation(rawValue: state.situation)
+        // Moved out rather than copied (a copy, then the state's release, per row loaded).
+        owner = state.owner.take()
+        explanation = state.explanation.take()
         self.attributes = attributes
+    }
+}
+
+/// The situations of index rows as they are loaded: rows mostly share a few situations, so
+/// each text is parsed once and recognised after by a comparison with the one before.
+struct SituationReader {
+    private var lastText = ""
+    private var last: Situation?
+
+    /// What `text` names (nil for a situation this version does not know).
+    mutating func situation(_ text: String) -> Situation? {
+        if text != lastText {
+            lastText = text
+            last = Situation(rawValue: text)
+        }
+        return last
     }
 }
