@@ -4,8 +4,9 @@ import Repository
 import Testing
 @testable import Reconciler
 
-/// A run's batches are written on a thread of their own, one at a time and in order; a failed
-/// batch fails the run at its next write or wait, and nothing after it is written.
+/// A run's batches are written on a thread of their own, one at a time and in order, with a
+/// few queued behind the one being written; a failed batch fails the run at its next write or
+/// wait, and nothing queued after it is written.
 @Suite struct BatchWriterTests {
     final class Log: @unchecked Sendable {
         private let lock = NSLock()
@@ -18,7 +19,7 @@ import Testing
 
     @Test func batchesAreWrittenOneAtATimeInOrder() throws {
         let writer = BatchWriter(), log = Log()
-        for id in ["1", "2", "3"] {
+        for id in ["1", "2", "3", "4", "5", "6"] {
             try writer.submit(batch(id)) { batch in
                 log.add("start \(batch.removals[0])")
                 Thread.sleep(forTimeInterval: 0.01)
@@ -26,15 +27,36 @@ import Testing
             }
         }
         try writer.wait()
-        #expect(log.all == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"])
+        #expect(log.all == (1...6).flatMap { ["start \($0)", "end \($0)"] })
     }
 
-    @Test func aFailedBatchIsReportedAndStopsTheNextOne() throws {
-        let writer = BatchWriter(), log = Log()
-        try writer.submit(batch("1")) { _ in throw RepositoryError("disk full") }
-        #expect(throws: RepositoryError.self) { try writer.submit(batch("2")) { _ in log.add("written 2") } }
-        try writer.wait()
+    @Test func aFailedBatchStopsTheBatchesQueuedBehindIt() throws {
+        let writer = BatchWriter(depth: 4), log = Log()
+        try writer.submit(batch("1")) { _ in
+            Thread.sleep(forTimeInterval: 0.05)
+            throw RepositoryError("disk full")
+        }
+        for id in ["2", "3"] {  // queued while the first is being written
+            try writer.submit(batch(id)) { batch in log.add("written \(batch.removals[0])") }
+        }
+        #expect(throws: RepositoryError.self) { try writer.wait() }
+        #expect(throws: RepositoryError.self) { try writer.submit(batch("4")) { _ in log.add("written 4") } }
+        #expect(throws: RepositoryError.self, "the failure stays") { try writer.wait() }
         #expect(log.all.isEmpty)
+    }
+
+    @Test func submittingWaitsWhileTheQueueIsFull() throws {
+        let writer = BatchWriter(depth: 2), release = DispatchSemaphore(value: 0), returned = DispatchSemaphore(value: 0)
+        try writer.submit(batch("1")) { _ in release.wait() }
+        try writer.submit(batch("2")) { _ in }
+        Thread.detachNewThread {
+            try? writer.submit(batch("3")) { _ in }
+            returned.signal()
+        }
+        #expect(returned.wait(timeout: .now() + 0.1) == .timedOut, "two batches wait already")
+        release.signal()
+        #expect(returned.wait(timeout: .now() + 5) == .success)
+        try writer.wait()
     }
 }
 
