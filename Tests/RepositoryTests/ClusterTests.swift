@@ -64,7 +64,7 @@ import TestSupport
 
     /// Servers starting the same run at the same moment: the database lets exactly one win.
     @Test(arguments: Backend.allCases) func concurrentStartsOfOneResourceLetOneWin(_ backend: Backend) throws {
-        let url = try backend.newRepositoryURL(in: FileManager.default.temporaryDirectory.path)
+        let url = try backend.newRepositoryURL(in: Scratch.directory)
         let repositories = try (0..<6).map { _ in try openRepository(url) }
         let wins = NSLock()
         nonisolated(unsafe) var started: [Int64] = []

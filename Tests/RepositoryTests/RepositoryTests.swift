@@ -5,7 +5,7 @@ import TestSupport
 
 /// A new repository of `backend` in a temporary folder (SQLite) or database (PostgreSQL).
 func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws -> SQLRepository {
-    try openRepository(try backend.newRepositoryURL(in: FileManager.default.temporaryDirectory.path), serverTimeout: serverTimeout)
+    try openRepository(try backend.newRepositoryURL(in: Scratch.directory), serverTimeout: serverTimeout)
 }
 
 /// The same behaviour on both back ends: every test runs on SQLite and on PostgreSQL.
@@ -285,7 +285,7 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(throws: RepositoryError.self) { try PostgresURL("postgres://recon:secret@127.0.0.1:5432/recon") }
         let url = try PostgresURL("postgres://recon@db.example:6543/identity")
         #expect(url.host == "db.example" && url.port == 6543 && url.database == "identity" && url.user == "recon")
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgpass-\(UUID().uuidString)").path
+        let file = Scratch.newPath("pgpass-")
         try writeFile(file, "# comment\nother:*:*:*:wrong\ndb.example:6543:*:recon:right\n*:*:*:*:fallback\n")
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(try PostgresURL.password(inFile: file, for: url) == "right")

@@ -1,12 +1,13 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Repository
 
 /// An SQLite repository's write-ahead log: copied back into the database file by a
 /// checkpointer of its own, and bounded when that falls behind.
 @Suite struct SQLiteLogTests {
     private static func newPath() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString).db").path
+        Scratch.newPath("log-", ".db")
     }
 
     private static func size(_ path: String) -> Int {

@@ -24,3 +24,22 @@ func launch(_ process: Process, output: String, errors: String? = nil) throws {
     }
     try process.run()
 }
+
+/// A folder of the test process's own for the files tests make (SQLite repositories, say),
+/// removed with everything in it when the process exits: a test need not clean up after itself,
+/// and a run of the suite leaves nothing behind in the system's temporary folder.
+public enum Scratch {
+    public static let directory: String = {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("recon-tests-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        atexit(removeScratch)
+        return path
+    }()
+
+    /// A path in the folder for a new file: `prefix`, a unique part, then `suffix`.
+    public static func newPath(_ prefix: String, _ suffix: String = "") -> String {
+        directory + "/" + prefix + UUID().uuidString + suffix
+    }
+}
+
+private func removeScratch() { try? FileManager.default.removeItem(atPath: Scratch.directory) }
