@@ -48,6 +48,8 @@ struct ReconBench: ParsableCommand {
                 }
                 return kind
             }
+            // A step measured more than once (the floor twice a round; every step with
+            // --repeat) shows its fastest time and its largest peak.
             var rows: [ReconcileBenchmark.Row] = []
             for _ in 0..<max(1, `repeat`) {
                 for row in try ReconcileBenchmark(accounts: accounts, kinds: kinds).run() {
