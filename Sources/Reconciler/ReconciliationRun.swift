@@ -48,7 +48,9 @@ struct ReconciliationRun {
     /// processor time, against 2,048 (peak memory +5-10 MB); 16,384 gained nothing more.
     private static let windowSize = 8192
     /// Index and history rows written per transaction: each commit rewrites the pages it
-    /// touched, so larger batches write less; a killed run loses at most one batch.
+    /// touched, so larger batches write less. A killed run loses the batches not yet committed
+    /// (the one being made and those queued behind the writer, five at most); the index stays
+    /// as the last commit left it, and the next run examines those accounts again.
     private static let batchSize = 4000
     /// Writes the batches of index rows and history while classification goes on. With four
     /// batches queued at most rather than one, a first run of 1,000,000 accounts took 5.1-5.4 s
@@ -206,7 +208,8 @@ struct ReconciliationRun {
                     let known = knownPositions[index], claimed = claimedPositions[index]
                     guard seen.insert(account.id, known: known, claimed: claimed) else { continue }
                     if options.mode == .incremental
-                        && !mustExamine(account, known: known, claimed: claimed, claims: claims, expected: expected, changedUsers: changedUsers) { continue }
+                        && !Self.mustExamine(account, known: known.map { previous[position: $0] }, claimed: claimed, claims: claims,
+                                             expected: expected, changedUsers: changedUsers) { continue }
                     window.append(WindowAccount(account: account, known: known, claimed: claimed))
                 }
             }
@@ -394,12 +397,18 @@ struct ReconciliationRun {
         return try repository.usersModified(since: last.started)
     }
 
-    /// Incremental: an account is examined when it is new, changed, or involves a changed user.
-    private func mustExamine(_ account: Account, known position: Int?, claimed: Int?, claims: Claims, expected: [String: [String]],
-                             changedUsers: Set<String>) -> Bool {
-        guard let position, case let known = previous[position: position], known.digest == .number(Digest.value(of: account)) else { return true }
-        let involved = (claimed.map { claims.users(at: $0) } ?? []) + (expected[account.id] ?? []) + [known.owner].compactMap { $0 }
-        return !changedUsers.isDisjoint(with: involved)
+    /// Incremental: an account is examined when it is new, changed, or involves a changed user
+    /// (its owner in the index, a user linking it, a user it is assigned to). Static, and
+    /// without building the list of those users: it is asked of every account of the resource,
+    /// and as a method it copied the whole run each time. An incremental run of 1,000,000
+    /// accounts with 1% changed took 4.6-5.0 s, then 3.3-3.6 s (alternated).
+    private static func mustExamine(_ account: Account, known: KnownEntry?, claimed: Int?, claims: Claims, expected: [String: [String]],
+                                    changedUsers: Set<String>) -> Bool {
+        guard let known, known.digest == .number(Digest.value(of: account)) else { return true }
+        if changedUsers.isEmpty { return false }
+        if let owner = known.owner, changedUsers.contains(owner) { return true }
+        if let claimed, claims.users(at: claimed).contains(where: changedUsers.contains) { return true }
+        return expected[account.id]?.contains(where: changedUsers.contains) ?? false
     }
 
     private mutating func cancelled() throws -> Bool {
@@ -723,9 +732,9 @@ struct ReconciliationRun {
     }
 
     /// Writes the queued index rows in one transaction (nothing in a dry run), after the batches
-    /// still waiting or being written, if any. In the background, the run goes on while they are written;
-    /// otherwise they are written when this returns. A bucket keeps them until it completes, so
-    /// that it commits all or nothing.
+    /// still waiting or being written, if any. In the background, the run goes on while they are
+    /// written; otherwise they are written when this returns. A bucket keeps them until it
+    /// completes, so that it commits all or nothing.
     private mutating func flush(inBackground: Bool = false,
                                 completing bucket: (task: Int64, bucket: Int, server: String, result: String)? = nil) throws {
         if part != nil && bucket == nil { return }
@@ -812,11 +821,11 @@ struct Batch: Sendable {
 /// Runs a run's batch writes on a thread of its own, in order: classification of the next
 /// accounts overlaps the writing of the last ones (the two cores of a small server). Up to
 /// `depth` batches wait or are written at once, so that a batch that takes long to write (its
-/// commit copied the log back into the file, say) does not stop classification at once. After a
-/// batch fails, the batches queued behind it are not written, and its error is thrown by every
-/// `submit` and `wait` after. Batches are released on the thread that made them: freeing their strings
-/// on the writing thread would contend for the allocator's lock with the thread allocating the
-/// next batch.
+/// commit copied the log back into the file, say) does not stop classification at once.
+/// After a batch fails, the batches queued behind it are not written, and its error is thrown
+/// by every `submit` and `wait` after. Batches are released on the thread that made them:
+/// freeing their strings on the writing thread would contend for the allocator's lock with the
+/// thread allocating the next batch.
 final class BatchWriter: @unchecked Sendable {
     private let queue = DispatchQueue(label: "recon.batch-writer")
     private let group = DispatchGroup()

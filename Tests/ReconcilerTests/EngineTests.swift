@@ -243,6 +243,30 @@ let everySituationUsers = [
         #expect(unchanged.situations.values.reduce(0, +) == 0)
     }
 
+    /// An unchanged account is examined again when a user it involves changed: its owner in
+    /// the index (here found by correlation), a user linking it (a COLLISION has no owner), a
+    /// user it is assigned to.
+    @Test(arguments: Backend.allCases) func incrementalRunsExamineTheAccountsOfChangedUsers(_ backend: Backend) throws {
+        let policy = "<ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/></ReconcilePolicy>"
+        let rows = ((1...6).map { "u\($0),u\($0)@x,," } + ["ann,ann@x,,", "x9,x9@x,E9,", "shared,s@x,,"]).joined(separator: "\n")
+        let users = (1...6).map { user("u\($0)", linked: ["u\($0)"]) }
+            + [user("ann", assigned: ["HR"]), user("carol", empId: "E9"), user("p1", linked: ["shared"]), user("p2", linked: ["shared"])]
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"],
+                                    users: users)
+        let full = try deployed.run("HR")
+        #expect(full.situations[.confirmed] == 6 && full.situations[.found] == 1 && full.situations[.unassigned] == 1
+                && full.situations[.collision] == 1, "\(full.situations)")
+        #expect(try deployed.run("HR", mode: .incremental).situations.values.reduce(0, +) == 0)
+
+        var changed = users.filter { ["u3", "ann", "carol", "p2"].contains($0.name) }
+        for index in changed.indices { changed[index].attributes["title"] = .single("changed") }
+        try deployed.repository.saveUsers(changed)
+        let incremental = try deployed.run("HR", mode: .incremental)
+        #expect(incremental.situations[.confirmed] == 1 && incremental.situations[.found] == 1 && incremental.situations[.unassigned] == 1
+                && incremental.situations[.collision] == 1, "\(incremental.situations)")
+        #expect(incremental.situations.values.reduce(0, +) == 4)
+    }
+
     @Test(arguments: Backend.allCases) func aSecondRunOfTheSameResourceIsRefused(_ backend: Backend) throws {
         let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n"])
         let running = try deployed.repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "test")
