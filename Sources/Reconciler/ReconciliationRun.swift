@@ -674,7 +674,7 @@ struct ReconciliationRun {
             for name in policy.reconciledAttributes.value {
                 let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
                 if old != new {
-                    summary.details.append("native change: \(outcome.accountID).\(name): \(old.map(describe) ?? "(none)") -> \(new.map(describe) ?? "(none)")")
+                    summary.details.append("native change: \(outcome.accountID).\(name): \(old.map(Self.describe) ?? "(none)") -> \(new.map(Self.describe) ?? "(none)")")
                 }
             }
         }
@@ -717,7 +717,7 @@ struct ReconciliationRun {
                                     owner: owner, action: action)
     }
 
-    private func describe(_ value: AttributeValue) -> String {
+    private static func describe(_ value: AttributeValue) -> String {
         switch value {
         case .single(let s): s
         case .multi(let values): "[" + values.joined(separator: ", ") + "]"
