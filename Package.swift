@@ -41,7 +41,8 @@ let package = Package(
             "XPRESS", "Reconciler", "Repository", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "GRDB", package: "GRDB.swift"),
         ], path: "Benchmarks/recon-bench"),
-        .target(name: "Connectors", dependencies: ["CLDAP", "CPrefetch", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Connectors", dependencies: ["CLDAP", "CPrefetch", .product(name: "GRDB", package: "GRDB.swift"),
+                                                   .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .target(name: "Repository", dependencies: [
             "Connectors", "CSQLiteConfig", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "PostgresNIO", package: "postgres-nio"),
