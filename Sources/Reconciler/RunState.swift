@@ -142,7 +142,8 @@ struct KnownEntry {
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute]
 
-    /// `situation` is what `state.situation` names, when the caller has it already.
+    /// `situation`: what `state.situation` names, when the caller has parsed it already
+    /// (`.some(nil)` for a situation this version does not know); when not given, parsed here.
     init(_ state: consuming IndexState, situation: Situation?? = nil, attributes: [AccountAttribute] = []) {
         digest = state.digest
         self.situation = situation ?? Situation(rawValue: state.situation)
