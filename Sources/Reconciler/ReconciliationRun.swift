@@ -355,16 +355,16 @@ struct ReconciliationRun {
         // An id has one row: the rows are appended as they come and placed in the table at the end.
         var known = AccountTable<KnownEntry>()
         let reserve = { (count: Int) in known = AccountTable(capacity: expectedCount(of: count, share: share)) }
+        var situations = SituationReader()
         if attributes {
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {
-                known.appendUnplaced($0.accountID, KnownEntry($0.state, attributes: $0.attributes))
+                known.appendUnplaced($0.accountID, KnownEntry($0.state, situation: situations.situation($0.situation), attributes: $0.attributes))
             }
         } else {
             // Each row is moved into the table, not copied: at a million rows the copies of rows
             // and entries were a tenth of the load (callgrind: 5.04G -> 4.61G instructions). Its
             // id, owner and explanation are moved out of it, and each situation's text parsed
             // once (at 100,000 rows, 453M -> 412M).
-            var situations = SituationReader()
             try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { (state: consuming IndexState) in
                 var id = ""
                 swap(&id, &state.accountID)

@@ -142,11 +142,10 @@ struct KnownEntry {
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute]
 
-    /// `situation`: what `state.situation` names, when the caller has parsed it already
-    /// (`.some(nil)` for a situation this version does not know); when not given, parsed here.
-    init(_ state: consuming IndexState, situation: Situation?? = nil, attributes: [AccountAttribute] = []) {
+    /// `situation`: what `state.situation` names (`SituationReader`).
+    init(_ state: consuming IndexState, situation: Situation?, attributes: [AccountAttribute] = []) {
         digest = state.digest
-        self.situation = situation ?? Situation(rawValue: state.situation)
+        self.situation = situation
         // Moved out rather than copied (a copy, then the state's release, per row loaded).
         owner = state.owner.take()
         explanation = state.explanation.take()
