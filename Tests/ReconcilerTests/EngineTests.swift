@@ -267,6 +267,31 @@ let everySituationUsers = [
         #expect(incremental.situations.values.reduce(0, +) == 4)
     }
 
+    /// With attribute-level reconciliation on, a run compares each listed attribute with the
+    /// value the index kept (the index loaded with its attributes) and records native changes;
+    /// the situations read back with those rows are the ones compared, so an unchanged
+    /// account's row is not written again.
+    @Test(arguments: Backend.allCases) func attributeReconciliationRecordsNativeChanges(_ backend: Backend) throws {
+        let policy = """
+            <ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='By Employee Id'/>
+              <AttributeReconciliation enabled='true'><Attribute name='email'/></AttributeReconciliation></ReconcilePolicy>
+            """
+        let rows = (1...3).map { "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
+        let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: policy), "hr.csv": "uid,email,empId,disabled\n\(rows)\n"],
+                                    users: (1...3).map { user("u\($0)", linked: ["u\($0)"]) })
+        let first = try deployed.run("HR")
+        #expect(first.situations[.confirmed] == 3 && !first.details.contains { $0.hasPrefix("native change") }, "\(first.details)")
+
+        let changed = (1...3).map { $0 == 2 ? "u2,new@x,E2," : "u\($0),u\($0)@x,E\($0)," }.joined(separator: "\n")
+        try Data("uid,email,empId,disabled\n\(changed)\n".utf8).write(to: deployed.directory.appendingPathComponent("hr.csv"))
+        let second = try deployed.run("HR")
+        #expect(second.situations[.confirmed] == 3)
+        #expect(second.details.filter { $0.hasPrefix("native change") } == ["native change: u2.email: u2@x -> new@x"], "\(second.details)")
+        let index = try deployed.index("HR")
+        #expect(index["u2"]?.attributes.first { $0.name == "email" }?.values == ["new@x"])
+        #expect(try deployed.repository.history(resource: "HR", accountID: "u1").count == 1, "an unchanged account gets no history row")
+    }
+
     @Test(arguments: Backend.allCases) func aSecondRunOfTheSameResourceIsRefused(_ backend: Backend) throws {
         let deployed = try Deployed(backend: backend, ["config.xml": hrConfiguration(policy: ""), "hr.csv": "uid,email,empId,disabled\n"])
         let running = try deployed.repository.startTask(name: "Reconcile", resource: "HR", mode: "FULL", server: "test")
