@@ -17,8 +17,15 @@ struct DocumentAnalysis {
         findings.append(LintCatalogue.finding(id, message, at: location))
     }
 
+    /// Whether the document may hold a `defun`, and a `set`, `setvar` or `script`: where not,
+    /// the walks looking for them are skipped.
+    private var mayDefineFunctions = true
+    private var maySetVariables = true
+
     /// Analyses every object of a document.
     mutating func analyse(_ root: XMLElement) {
+        mayDefineFunctions = root.documentMayHaveElement(named: "defun")
+        maySetVariables = ["set", "setvar", "script"].contains(where: root.documentMayHaveElement(named:))
         for object in RuleLoader.objects(in: root) { visitObject(object) }
     }
 
@@ -112,6 +119,7 @@ struct DocumentAnalysis {
     /// a set anywhere makes the name bound.
     private func setTargets(in element: XMLElement) -> Set<String> {
         var names: Set<String> = []
+        guard maySetVariables else { return names }
         func visit(_ e: XMLElement) {
             if e.name == "set" || e.name == "setvar", let target = e.attribute("name"), let root = XPRESSLanguage.pathRoot(target) {
                 names.insert(root)
@@ -125,6 +133,7 @@ struct DocumentAnalysis {
 
     private func defunNames(in element: XMLElement) -> Set<String> {
         var names: Set<String> = []
+        guard mayDefineFunctions else { return names }
         func visit(_ e: XMLElement) {
             if e.name == "defun", let name = e.attribute("name") { names.insert(name) }
             e.elements.forEach(visit)

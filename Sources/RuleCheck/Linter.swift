@@ -127,7 +127,7 @@ public enum Linter {
                 if element.name == "defun", let name = element.attribute("name") { functions.append(name) }
                 element.elements.forEach(visit)
             }
-            document.root.map(visit)
+            if let root = document.root, root.documentMayHaveElement(named: "defun") { visit(root) }
             var analysis = DocumentAnalysis()
             if analyse, let root = document.root { analysis.analyse(root) }
             let loaded = RuleLoader.load(document)

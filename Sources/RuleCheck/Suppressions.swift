@@ -23,7 +23,7 @@ struct Suppressions: Sendable {
             let target = root.flatMap { $0.location > location ? $0 : nil }
             add(text, at: location, next: target)
         }
-        if let root { collect(in: root) }
+        if let root, root.documentHasComments { collect(in: root) }
     }
 
     private mutating func collect(in element: XMLElement) {

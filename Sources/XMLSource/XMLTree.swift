@@ -114,6 +114,19 @@ public struct XMLElement: Sendable {
     /// The name as written, with its prefix.
     public var qualifiedName: String { prefix.map { "\($0):\(name)" } ?? name }
 
+    /// Whether an element of this element's document may be named `name`: false means that none
+    /// is; true that the document uses the name (for an element, a prefix or an attribute). One
+    /// look at the document's few distinct names, so that a walk looking for one kind of element
+    /// (a linter walks each document several times) is skipped where it would find nothing.
+    public func documentMayHaveElement(named name: String) -> Bool {
+        // Lengths first: comparing two different strings is a call into the runtime.
+        let length = name.utf8.count
+        return tree.names.contains { $0.utf8.count == length && $0 == name }
+    }
+
+    /// Whether any element of this element's document holds a comment.
+    public var documentHasComments: Bool { !tree.comments.isEmpty }
+
     /// The value of the attribute `name`, or nil when it is absent.
     @inlinable public func attribute(_ name: String) -> String? {
         for attribute in attributes where attribute.name == name { return attribute.value }

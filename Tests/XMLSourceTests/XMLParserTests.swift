@@ -130,6 +130,19 @@ private func parse(_ text: String, file: String = "t.xml") -> XMLDocument {
         #expect(root.elements[0].location.line == 70_001)
     }
 
+    /// What lets a linter skip a walk: a name no element (or attribute) of the document has is
+    /// reported absent, from any element of the document; comments anywhere inside are noticed.
+    @Test func documentsTellWhichNamesAndCommentsTheyMayHold() throws {
+        let root = try #require(parse("<Rule name='r'><block><defun name='f'/></block></Rule>").root)
+        let inner = root.elements[0]
+        #expect(inner.documentMayHaveElement(named: "defun") && root.documentMayHaveElement(named: "block"))
+        #expect(!inner.documentMayHaveElement(named: "def") && !root.documentMayHaveElement(named: "set"))
+        #expect(!root.documentHasComments)
+        let commented = try #require(parse("<!-- outside --><a><b><!-- inside --></b></a>").root)
+        #expect(commented.documentHasComments)
+        #expect(!(try #require(parse("<!-- outside only --><a/>").root)).documentHasComments)
+    }
+
     @Test func differentDocumentsParseOnManyThreadsAtOnce() async {
         await withTaskGroup(of: Int.self) { group in
             for index in 0..<32 {

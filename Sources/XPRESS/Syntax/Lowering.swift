@@ -80,7 +80,9 @@ struct Lowering {
         case .xmlObject?: return xmlObject(element)
         case .specialForm?, nil: break
         }
+        // Cases are compared in order, one call into the runtime each: the most common first.
         switch name {
+        case "ref": return ref(element)
         case "s": return ConstantNode(name, element.location, .string(element.text))
         case "i":
             let text = element.text
@@ -139,7 +141,6 @@ struct Lowering {
             guard checkCount(element, args.count, 1...Int.max) else { return placeholder(element) }
             return WhileNode(element.location, test: args[0], body: Array(args.dropFirst()))
         case "break": return breakNode(element)
-        case "ref": return ref(element)
         case "defvar":
             let args = arguments(element)
             guard let variable = requiredAttribute(element, "name"), checkCount(element, args.count, 0...1) else { return placeholder(element) }
