@@ -138,9 +138,23 @@ struct KnownEntry {
     /// Nil for a situation this version does not know (it then counts as changed).
     var situation: Situation?
     var owner: String?
-    var explanation: String?
+    /// The explanation and attributes, which most rows lack, kept apart: in each entry they
+    /// took 24 of 64 bytes (at a million rows, 16 MB to fault in and free on every run).
+    private let details: Details?
+
+    private final class Details: Sendable {
+        let explanation: String?
+        let attributes: [AccountAttribute]
+
+        init(explanation: String?, attributes: [AccountAttribute]) {
+            self.explanation = explanation
+            self.attributes = attributes
+        }
+    }
+
+    var explanation: String? { details?.explanation }
     /// Only when the policy reconciles attributes.
-    var attributes: [AccountAttribute]
+    var attributes: [AccountAttribute] { details?.attributes ?? [] }
 
     /// `situation`: what `state.situation` names (`SituationReader`).
     init(_ state: consuming IndexState, situation: Situation?, attributes: [AccountAttribute] = []) {
@@ -148,8 +162,8 @@ struct KnownEntry {
         self.situation = situation
         // Moved out rather than copied (a copy, then the state's release, per row loaded).
         owner = state.owner.take()
-        explanation = state.explanation.take()
-        self.attributes = attributes
+        let explanation = state.explanation.take()
+        details = explanation == nil && attributes.isEmpty ? nil : Details(explanation: explanation, attributes: attributes)
     }
 }
 

@@ -61,6 +61,12 @@ public struct SQLRow: @unchecked Sendable {
         if let statement { return SQLiteColumns.text(statement, Int32(index)) }
         return values[index].string
     }
+    /// The text of column `index`, `previous` itself when the column holds the same text (see
+    /// `SQLiteColumns.text(_:_:reusing:)`).
+    func text(_ index: Int, reusing previous: String) -> String {
+        if let statement { return SQLiteColumns.text(statement, Int32(index), reusing: previous) }
+        return text(index)
+    }
     func int(_ index: Int) -> Int64 { value(index).int64 ?? 0 }
     func optionalInt(_ index: Int) -> Int64? { value(index).int64 }
     func bool(_ index: Int) -> Bool { int(index) != 0 }

@@ -261,10 +261,12 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                                   _ body: (consuming IndexState) throws -> Void) throws {
         try database.read { db in
             let filter = try Self.resourceFilter(db, table: "account_index", resource: resource, reserve: reserve)
+            var situation = ""  // rows mostly repeat the situation of the row before
             try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(filter)", [.text(resource)]) { row in
                 let accountID = row.text(0)
                 guard accepting?(accountID) ?? true else { return }
-                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: row.text(2), digest: row.digest(3),
+                situation = row.text(2, reusing: situation)
+                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: situation, digest: row.digest(3),
                                     explanation: row.optionalText(4)))
             }
         }

@@ -389,6 +389,15 @@ enum SQLiteColumns {
         return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, column))), as: UTF8.self)
     }
 
+    /// The column as text, `previous` itself when the column spells it: no string is made for
+    /// a column that most rows repeat (an index row's situation). "" for NULL, as `text` reads.
+    static func text(_ statement: OpaquePointer, _ column: Int32, reusing previous: String) -> String {
+        let column = bytes(statement, column)
+        var previous = previous
+        let same = previous.withUTF8 { $0.count == column.count && ($0.count == 0 || memcmp($0.baseAddress!, column.baseAddress!, $0.count) == 0) }
+        return same ? previous : String(decoding: column, as: UTF8.self)
+    }
+
     /// The column as a digest number when it is text spelling one; nil otherwise.
     static func digest(_ statement: OpaquePointer, _ column: Int32) -> StoredDigest? {
         guard sqlite3_column_type(statement, column) == SQLITE_TEXT else { return nil }
