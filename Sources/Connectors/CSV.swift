@@ -32,6 +32,9 @@ public struct CSVRecord: Sendable, Hashable {
 public struct CSVReader {
     private let file: FileChunks?
     private var buffer: [UInt8]
+    /// Whether `buffer` is all ASCII, checked a word at a time as it fills: its fields then need
+    /// no check one by one.
+    private var bufferIsASCII = false
     private var position = 0
     private var atEnd: Bool
     private var line = 1
@@ -71,31 +74,47 @@ public struct CSVReader {
         file = nil
         buffer = bytes
         atEnd = true
+        bufferIsASCII = Self.isASCII(bytes)
     }
 
     /// The next record, or nil at the end of the input.
     public mutating func next() throws(CSVError) -> CSVRecord? {
+        var fields = StringFields(capacity: fieldCount)
+        guard let line = try nextRecord(into: &fields) else { return nil }
+        fieldCount = fields.values.count
+        return CSVRecord(fields: fields.values, line: line)
+    }
+
+    /// The next record's fields appended to `cells` as bytes, without a string made; the line
+    /// the record starts on, or nil at the end of the input. The fields are checked UTF-8.
+    public mutating func next(appendingTo cells: inout CSVCells) throws(CSVError) -> Int? {
+        try nextRecord(into: &cells)
+    }
+
+    private mutating func nextRecord<Fields: CSVFields>(into fields: inout Fields) throws(CSVError) -> Int? {
         if !startChecked { try checkStart() }
+        fields.startRecord()
         while true {
+            let ascii = bufferIsASCII
             let outcome = try buffer.withUnsafeBufferPointer { bytes throws(CSVError) in
-                try Self.parseRecord(bytes, from: position, line: line, atEnd: atEnd, fieldCount: fieldCount, scratch: &scratch)
+                try Self.parseRecord(bytes, from: position, line: line, atEnd: atEnd, ascii: ascii, into: &fields, scratch: &scratch)
             }
             switch outcome {
             case .end:
                 return nil
             case .needMore:
+                fields.restartRecord()
                 try readChunk()
             case .blankLine(let end):
                 position = end
                 line += 1
-            case .record(let fields, let end, let nextLine, let crlf):
+            case .record(let end, let nextLine, let crlf):
                 if !sawRecord { usesCRLF = crlf }
                 sawRecord = true
-                fieldCount = fields.count
-                let record = CSVRecord(fields: fields, line: line)
+                let recordLine = line
                 position = end
                 line = nextLine
-                return record
+                return recordLine
             }
         }
     }
@@ -116,10 +135,27 @@ public struct CSVReader {
         buffer.removeSubrange(0..<position)
         position = 0
         atEnd = try file.append(to: &buffer)
+        bufferIsASCII = Self.isASCII(buffer)
+    }
+
+    /// Whether every byte is below 0x80, looked at eight at a time.
+    private static func isASCII(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var bits: UInt64 = 0, index = 0
+            while index + 8 <= raw.count {
+                bits |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                index += 8
+            }
+            while index < raw.count {
+                bits |= UInt64(raw[index])
+                index += 1
+            }
+            return bits & 0x8080_8080_8080_8080 == 0
+        }
     }
 
     private enum Outcome {
-        case record(fields: [String], end: Int, nextLine: Int, crlf: Bool)
+        case record(end: Int, nextLine: Int, crlf: Bool)
         case blankLine(end: Int)
         case needMore
         case end
@@ -128,10 +164,12 @@ public struct CSVReader {
     private static let comma = UInt8(ascii: ","), quote = UInt8(ascii: "\"")
     private static let cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
 
-    /// Parses the record starting at `start`. Changes nothing but `scratch`, so that a record cut
-    /// off by the end of the buffer (`needMore`) is parsed again from its start with more bytes.
-    private static func parseRecord(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, line startLine: Int,
-                                    atEnd: Bool, fieldCount: Int, scratch: inout [UInt8]) throws(CSVError) -> Outcome {
+    /// Parses the record starting at `start` into `fields`. Changes nothing else but `scratch`,
+    /// so that a record cut off by the end of the buffer (`needMore`) is parsed again from its
+    /// start with more bytes (`fields` starting the record again).
+    private static func parseRecord<Fields: CSVFields>(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, line startLine: Int,
+                                                       atEnd: Bool, ascii: Bool, into fields: inout Fields,
+                                                       scratch: inout [UInt8]) throws(CSVError) -> Outcome {
         let count = bytes.count
         var i = start
         if i == count { return atEnd ? .end : .needMore }
@@ -141,8 +179,6 @@ public struct CSVReader {
             if i + 1 < count && bytes[i + 1] == lf { return .blankLine(end: i + 2) }
         }
         var line = startLine
-        var fields: [String] = []
-        fields.reserveCapacity(fieldCount)
         while true {
             if i < count && bytes[i] == quote {
                 let quoteLine = line
@@ -168,7 +204,7 @@ public struct CSVReader {
                         break
                     }
                 }
-                fields.append(try scratch.withUnsafeBufferPointer { text throws(CSVError) in try string(text, line: quoteLine) })
+                try scratch.withUnsafeBufferPointer { text throws(CSVError) in try fields.append(text, line: quoteLine, ascii: ascii) }
                 if i < count && bytes[i] != comma && bytes[i] != lf {
                     if bytes[i] == cr && i + 1 == count && !atEnd { return .needMore }
                     if !(bytes[i] == cr && i + 1 < count && bytes[i + 1] == lf) {
@@ -181,28 +217,113 @@ public struct CSVReader {
                 if end == count && !atEnd { return .needMore }
                 var fieldEnd = end
                 if end < count && bytes[end] == lf && fieldEnd > i && bytes[fieldEnd - 1] == cr { fieldEnd -= 1 }
-                fields.append(try string(UnsafeBufferPointer(rebasing: bytes[i..<fieldEnd]), line: line))
+                try fields.append(UnsafeBufferPointer(rebasing: bytes[i..<fieldEnd]), line: line, ascii: ascii)
                 i = fieldEnd
             }
-            if i == count { return .record(fields: fields, end: i, nextLine: line, crlf: false) }
+            if i == count { return .record(end: i, nextLine: line, crlf: false) }
             switch bytes[i] {
             case comma:
                 i += 1
             case lf:
-                return .record(fields: fields, end: i + 1, nextLine: line + 1, crlf: false)
+                return .record(end: i + 1, nextLine: line + 1, crlf: false)
             default: // CR before LF, checked above
-                return .record(fields: fields, end: i + 2, nextLine: line + 1, crlf: true)
+                return .record(end: i + 2, nextLine: line + 1, crlf: true)
             }
         }
     }
 
-    private static func string(_ bytes: UnsafeBufferPointer<UInt8>, line: Int) throws(CSVError) -> String {
-        // ASCII, the common case, needs no validation (and validating is much slower).
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw CSVError(message: "invalid UTF-8", line: line)
+}
+
+/// Where `CSVReader` puts a record's fields as it parses them.
+protocol CSVFields {
+    /// Notes that a record's fields come next.
+    mutating func startRecord()
+    /// Forgets the fields added since `startRecord()`: the record is parsed again.
+    mutating func restartRecord()
+    /// Adds a field, checked to be UTF-8 unless `ascii` says it is ASCII (`line` names the
+    /// field's line when it is not UTF-8).
+    mutating func append(_ field: UnsafeBufferPointer<UInt8>, line: Int, ascii: Bool) throws(CSVError)
+}
+
+extension CSVFields {
+    /// Throws unless `bytes` are UTF-8. ASCII, the common case, is checked without decoding
+    /// (validating is much slower).
+    static func checkUTF8(_ bytes: UnsafeBufferPointer<UInt8>, line: Int) throws(CSVError) {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return }
+        guard String(validating: bytes, as: UTF8.self) != nil else { throw CSVError(message: "invalid UTF-8", line: line) }
+    }
+}
+
+/// A record's fields as strings.
+private struct StringFields: CSVFields {
+    var values: [String] = []
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func startRecord() { values.reserveCapacity(capacity) }
+
+    mutating func restartRecord() { values.removeAll(keepingCapacity: true) }
+
+    mutating func append(_ field: UnsafeBufferPointer<UInt8>, line: Int, ascii: Bool) throws(CSVError) {
+        if !ascii { try Self.checkUTF8(field, line: line) }
+        values.append(String(decoding: field, as: UTF8.self))
+    }
+}
+
+/// The fields of records as bytes, one after another, with where each ends: what
+/// `CSVReader.next(appendingTo:)` fills, without a string made per field.
+public struct CSVCells: Sendable, CSVFields {
+    /// The fields' bytes back to back (a quoted field's without its quotes, doubled quotes undone).
+    public private(set) var bytes: [UInt8] = []
+    /// Where each field ends in `bytes`; the next field starts there.
+    public private(set) var ends: [Int] = []
+    /// Where the record being parsed started, to start it again.
+    private var recordStart = (bytes: 0, fields: 0)
+
+    public init() {}
+
+    /// The number of fields held.
+    public var count: Int { ends.count }
+
+    /// The bytes of field `index`.
+    public func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
+
+    /// Field `index` as a string.
+    public func text(of index: Int) -> String {
+        let range = range(of: index)
+        return bytes.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    /// Forgets every field, keeping the room.
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        ends.removeAll(keepingCapacity: true)
+        recordStart = (0, 0)
+    }
+
+    /// Adds a field of text that may not be UTF-8 (a database's), repaired as a string made
+    /// of it would be (each invalid sequence becoming U+FFFD).
+    mutating func append(repairing field: UnsafeBufferPointer<UInt8>) {
+        if field.allSatisfy({ $0 < 0x80 }) || String(validating: field, as: UTF8.self) != nil {
+            bytes.append(contentsOf: field)
+        } else {
+            bytes.append(contentsOf: String(decoding: field, as: UTF8.self).utf8)
         }
-        return text
+        ends.append(bytes.count)
+    }
+
+    mutating func startRecord() { recordStart = (bytes.count, ends.count) }
+
+    mutating func restartRecord() {
+        bytes.removeSubrange(recordStart.bytes...)
+        ends.removeSubrange(recordStart.fields...)
+    }
+
+    mutating func append(_ field: UnsafeBufferPointer<UInt8>, line: Int, ascii: Bool) throws(CSVError) {
+        if !ascii { try Self.checkUTF8(field, line: line) }
+        bytes.append(contentsOf: field)
+        ends.append(bytes.count)
     }
 }
 

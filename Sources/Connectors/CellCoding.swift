@@ -17,27 +17,29 @@ extension CellCoding {
 
     /// The non-empty pieces of `cell` between separators, found on its UTF-8 bytes.
     private func split(_ cell: String) -> [String] {
-        let separator = Array(multiValueSeparator.utf8)
-        guard let first = separator.first else { return [cell] }
         var cell = cell
         return cell.withUTF8 { bytes in
-            var values: [String] = []
-            var start = 0, index = 0
-            func take(upTo end: Int) {
-                if end > start { values.append(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)) }
-            }
-            while index + separator.count <= bytes.count {
-                if bytes[index] == first && bytes[index..<index + separator.count].elementsEqual(separator) {
-                    take(upTo: index)
-                    index += separator.count
-                    start = index
-                } else {
-                    index += 1
-                }
-            }
-            take(upTo: bytes.count)
-            return values
+            pieces(of: bytes).map { String(decoding: UnsafeBufferPointer(rebasing: bytes[$0]), as: UTF8.self) }
         }
+    }
+
+    /// Where the non-empty pieces of a multi-valued cell's bytes are, between separators.
+    func pieces(of bytes: UnsafeBufferPointer<UInt8>) -> [Range<Int>] {
+        let separator = Array(multiValueSeparator.utf8)
+        guard let first = separator.first else { return [0..<bytes.count] }
+        var pieces: [Range<Int>] = []
+        var start = 0, index = 0
+        while index + separator.count <= bytes.count {
+            if bytes[index] == first && bytes[index..<index + separator.count].elementsEqual(separator) {
+                if index > start { pieces.append(start..<index) }
+                index += separator.count
+                start = index
+            } else {
+                index += 1
+            }
+        }
+        if bytes.count > start { pieces.append(start..<bytes.count) }
+        return pieces
     }
 
     /// The cell text of `value`: a list is joined with the separator. A value of a list that

@@ -198,7 +198,7 @@ private struct TableSchema: Sendable {
     /// The columns the stream orders and pages by: the rowid, or the primary key of a table
     /// without rowid.
     let pageKey: [String]
-    private let multiValued: [Bool]
+    let multiValued: [Bool]
     private let columnOfLowercasedName: [String: String]
 
     init(_ db: Database, adapter: DatabaseTableAdapter) throws {
@@ -268,16 +268,29 @@ private struct TableSchema: Sendable {
         try account(of: row, adapter: adapter) { row[$0] }
     }
 
-    /// The account of the row `statement` (run with `selection`) stands on, its columns' text
-    /// read from SQLite directly rather than decoded through GRDB's generic values: a stream
-    /// reads every row of the table (callgrind, 100,000 rows: 632M -> 487M instructions, with
-    /// the page key read only where a page ends).
-    func account(on statement: Statement, row: Row, adapter: DatabaseTableAdapter) throws -> Account {
+    /// How the stream's rows (`selection`'s first columns) are laid out.
+    func layout(_ adapter: DatabaseTableAdapter) -> RowLayout {
+        RowLayout(coding: adapter, columns: columns, idIndex: columns.firstIndex(of: idColumn) ?? 0, multiValued: multiValued,
+                  disabledIndex: disabledColumn.flatMap(columns.firstIndex(of:)))
+    }
+
+    /// Appends the columns of the row `statement` (run with `selection`) stands on to `cells`,
+    /// their text read from SQLite directly (NULL as empty); returns the account id. Nothing
+    /// is decoded through GRDB's generic values: a stream reads every row of the table.
+    func appendRow(on statement: Statement, row: Row, to cells: inout CSVCells, adapter: DatabaseTableAdapter) throws -> String {
         let handle = statement.sqliteStatement
-        return try account(of: row, adapter: adapter) { index in
-            guard let text = sqlite3_column_text(handle, Int32(index)) else { return nil }  // NULL
-            return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, Int32(index)))), as: UTF8.self)
+        for index in columns.indices {
+            let text = sqlite3_column_text(handle, Int32(index))
+            cells.append(repairing: UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(index)))))
         }
+        let id = cells.text(of: cells.count - columns.count + (columns.firstIndex(of: idColumn) ?? 0))
+        guard !id.isEmpty else { throw noID(row, adapter: adapter) }
+        return id
+    }
+
+    private func noID(_ row: Row, adapter: DatabaseTableAdapter) -> AdapterError {
+        let key = zip(pageKey, pageKey(of: row)).map { "\($0) \($1)" }.joined(separator: ", ")
+        return AdapterError(resource: adapter.name, message: "the row with \(key) has no account id")
     }
 
     /// The account of `row`, whose columns `text` reads (nil for NULL).
@@ -293,10 +306,7 @@ private struct TableSchema: Sendable {
                 attributes.append((column, value))
             }
         }
-        guard !id.isEmpty else {
-            let key = zip(pageKey, pageKey(of: row)).map { "\($0) \($1)" }.joined(separator: ", ")
-            throw AdapterError(resource: adapter.name, message: "the row with \(key) has no account id")
-        }
+        guard !id.isEmpty else { throw noID(row, adapter: adapter) }
         return Account(id: id, attributes: attributes, disabled: disabled)
     }
 }
@@ -306,8 +316,11 @@ private struct TableAccounts: AccountStream {
     let adapter: DatabaseTableAdapter
     let queue: DatabaseQueue
     let schema: TableSchema
+    let layout: RowLayout
     let modifiedSince: String?
-    private var page: [Account] = []
+    /// The page's rows and their ids.
+    private var page: RowBatch?
+    private var ids: [String] = []
     private var index = 0
     /// The page key of the last row read; nil before the first page.
     private var lastKey: [DatabaseValue]?
@@ -318,41 +331,55 @@ private struct TableAccounts: AccountStream {
         self.queue = queue
         self.schema = schema
         self.modifiedSince = modifiedSince
+        layout = schema.layout(adapter)
     }
 
     mutating func next() throws -> Account? {
-        if index == page.count {
+        guard let (page, row) = try nextRow() else { return nil }
+        return page.account(at: row, id: ids[row])
+    }
+
+    /// The account's id and digest, its strings left in the page's bytes until asked for.
+    mutating func nextStreamed() throws -> StreamedAccount? {
+        guard let (page, row) = try nextRow() else { return nil }
+        return StreamedAccount(id: ids[row], digest: page.digest(of: row, id: ids[row]), row: row, of: page)
+    }
+
+    private mutating func nextRow() throws -> (RowBatch, Int)? {
+        if index == ids.count {
             if finished { return nil }
             try readPage()
-            if page.isEmpty { return nil }
+            if ids.isEmpty { return nil }
         }
         defer { index += 1 }
-        return page[index]
+        return page.map { ($0, index) }
     }
 
     private mutating func readPage() throws {
         let sql = schema.selectPage(afterKey: lastKey != nil, modified: modifiedSince != nil, limit: adapter.pageSize)
         var arguments = StatementArguments(lastKey ?? [])
         if let modifiedSince { arguments += [modifiedSince] }
-        let (adapter, schema) = (self.adapter, self.schema)
-        let (accounts, key) = try adapter.databaseAccess {
+        let (adapter, schema, layout) = (self.adapter, self.schema, self.layout)
+        let (page, ids, key) = try adapter.databaseAccess {
             try queue.read { db in
-                var accounts: [Account] = []
+                var cells = CSVCells(), firstCells = [0], ids: [String] = []
                 var key: [DatabaseValue]?
                 let statement = try db.makeStatement(sql: sql)
                 let rows = try Row.fetchCursor(statement, arguments: arguments)
                 while let row = try rows.next() {
-                    accounts.append(try schema.account(on: statement, row: row, adapter: adapter))
+                    ids.append(try schema.appendRow(on: statement, row: row, to: &cells, adapter: adapter))
+                    firstCells.append(cells.count)
                     // A full page's last row is where the next page starts; a page that is not
                     // full is the last.
-                    if accounts.count == adapter.pageSize { key = schema.pageKey(of: row) }
+                    if ids.count == adapter.pageSize { key = schema.pageKey(of: row) }
                 }
-                return (accounts, key)
+                return (RowBatch(layout: layout, cells: cells, firstCells: firstCells), ids, key)
             }
         }
-        page = accounts
+        self.page = page
+        self.ids = ids
         index = 0
         lastKey = key ?? lastKey
-        finished = accounts.count < adapter.pageSize
+        finished = ids.count < adapter.pageSize
     }
 }

@@ -13,8 +13,8 @@ public enum Fingerprint {
         text.utf8.withContiguousStorageIfAvailable(of) ?? of(Array(text.utf8))
     }
 
-    /// The fingerprint of a string's UTF-8 bytes.
-    private static func of(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    /// The fingerprint of a string's UTF-8 bytes (what `of(_:)` gives for the string).
+    public static func of(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash = 0xcbf2_9ce4_8422_2325 ^ UInt64(truncatingIfNeeded: bytes.count)
         guard let base = bytes.baseAddress else { return mixed(hash) }
         var offset = 0

@@ -51,7 +51,7 @@ public struct FlatFileAdapter: ResourceAdapter, CellCoding {
         guard FileManager.default.fileExists(atPath: file) else {
             throw AdapterError(resource: name, message: "file '\(file)' does not exist")
         }
-        return FlatFileAccounts(adapter: self, rows: try FlatFileRows(adapter: self))
+        return FlatFileAccounts(rows: try FlatFileRows(adapter: self))
     }
 
     /// Applies `changes` to the file: all of them or, when one is refused, none.
@@ -173,35 +173,38 @@ public struct FlatFileAdapter: ResourceAdapter, CellCoding {
 /// The rows of a flat file, checked: the header names the id column and no column twice, no
 /// row has more fields than the header, and every row has an id no other row has. A file with
 /// no header is read as a header of the id column alone.
+///
+/// Rows are read a batch at a time as bytes (`RowBatch`): a row's strings are made
+/// only when its cells or its account are asked for, and a run compares most accounts by id
+/// and digest alone (`StreamedAccount`).
 struct FlatFileRows {
     let header: [String]
     let idIndex: Int
+    private let layout: RowLayout
     private var reader: CSVReader
     private let resource: String
     /// The ids read so far, as fingerprints: a repeat is confirmed by reading the file again.
     private var ids = FingerprintSet()
-    private let fingerprint: (String) -> UInt64
-    /// Records read ahead of the one handed out, each with its id's fingerprint (nil for a row
-    /// `next()` will refuse): a ring of `lookahead` places, `aheadCount` of them used from
-    /// `aheadStart` on. Their slots in `ids` are fetched while the rows before them are handed
-    /// out: at a million ids, noting each one waited on a cache miss, a quarter of the reading
-    /// thread.
-    private var ahead = [(record: CSVRecord, fingerprint: UInt64?)?](repeating: nil, count: Self.lookahead)
-    private var aheadStart = 0
-    private var aheadCount = 0
-    /// Why reading ahead stopped: the file's end, or its error (thrown once the rows read
-    /// before it are handed out).
-    private var aheadEnd: Result<Void, any Error>?
-    private static let lookahead = 16
+    private let fingerprint: (UnsafeBufferPointer<UInt8>) -> UInt64
+    /// The rows being handed out, the line each starts on and the fingerprint of its id (nil
+    /// when it has none), and the next of them.
+    private var batch: RowBatch?
+    private var lines: [Int] = []
+    private var idFingerprints: [UInt64?] = []
+    private var nextRow = 0
+    /// Why reading stopped: the file's end, or its error (thrown once the rows read before it
+    /// are handed out).
+    private var end: Result<Void, any Error>?
+    private static let batchSize = 256
 
     /// Whether the file starts with a byte order mark.
     var byteOrderMark: Bool { reader.hasByteOrderMark }
     /// Whether the file's lines end with CRLF.
     var crlf: Bool { reader.usesCRLF }
 
-    /// Opens the adapter's file and reads its header. `fingerprint` is replaceable so that
-    /// tests can make every id collide.
-    init(adapter: FlatFileAdapter, fingerprint: @escaping (String) -> UInt64 = Fingerprint.of) throws {
+    /// Opens the adapter's file and reads its header. `fingerprint` (of an id's bytes) is
+    /// replaceable so that tests can make every id collide.
+    init(adapter: FlatFileAdapter, fingerprint: @escaping (UnsafeBufferPointer<UInt8>) -> UInt64 = Fingerprint.of) throws {
         resource = adapter.name
         self.fingerprint = fingerprint
         do {
@@ -212,6 +215,7 @@ struct FlatFileRows {
         guard let record = try Self.next(of: &reader, resource: resource) else {
             header = [adapter.accountIdAttribute]
             idIndex = 0
+            layout = Self.layout(adapter, header: header, idIndex: 0)
             return
         }
         var seen = Set<String>()
@@ -228,51 +232,79 @@ struct FlatFileRows {
         }
         header = record.fields
         self.idIndex = idIndex
+        layout = Self.layout(adapter, header: header, idIndex: idIndex)
+    }
+
+    private static func layout(_ adapter: FlatFileAdapter, header: [String], idIndex: Int) -> RowLayout {
+        RowLayout(coding: adapter, columns: header, idIndex: idIndex, multiValued: header.map(adapter.multiValuedAttributes.contains),
+                  disabledIndex: adapter.disabledAttribute.flatMap(header.firstIndex(of:)))
     }
 
     /// A row: its id and its cells (no more than the header has; fewer when the row is short).
     typealias Row = (id: String, cells: [String])
 
     mutating func next() throws -> Row? {
-        readAhead()
-        guard let (record, print) = ahead[aheadStart].take() else {
-            try aheadEnd?.get()
-            return nil
+        guard let (batch, row, id) = try nextInBatch() else { return nil }
+        return (id, batch.cells(of: row))
+    }
+
+    /// The next row, as its place in its batch, and its id.
+    mutating func nextInBatch() throws -> (batch: RowBatch, row: Int, id: String)? {
+        while batch.map({ nextRow == $0.count }) ?? true {
+            if let end {
+                try end.get()
+                return nil
+            }
+            readBatch()
         }
-        aheadStart = (aheadStart + 1) % Self.lookahead
-        aheadCount -= 1
-        let line = record.line
-        guard record.fields.count <= header.count else {
-            throw AdapterError(resource: resource, message: "the row has \(record.fields.count) fields but the header has \(header.count)", line: line)
+        let batch = self.batch!, row = nextRow
+        nextRow += 1
+        let line = lines[row], fields = batch.cellCount(of: row)
+        guard fields <= header.count else {
+            throw AdapterError(resource: resource, message: "the row has \(fields) fields but the header has \(header.count)", line: line)
         }
-        guard let print else {
+        guard let print = idFingerprints[row] else {
             throw AdapterError(resource: resource, message: "the row has an empty account id", line: line)
         }
-        let id = record.fields[idIndex]
+        let id = batch.cell(idIndex, of: row)
         if !ids.insert(print), let first = try firstLine(of: id, before: line) {
             throw AdapterError(resource: resource, message: "duplicate account id: lines \(first) and \(line)", accountID: id, line: line)
         }
-        return (id, record.fields)
+        return (batch, row, id)
     }
 
-    /// Reads records until `lookahead` wait (or the file ends or fails), asking for the slot
-    /// of each one's id.
-    private mutating func readAhead() {
-        while aheadCount < Self.lookahead && aheadEnd == nil {
-            do {
-                guard let record = try Self.next(of: &reader, resource: resource) else {
-                    aheadEnd = .success(())
-                    return
+    /// Reads the next rows (up to the file's end or error), and asks for the slot of each
+    /// one's id: at a million ids, noting each one waited on a cache miss.
+    private mutating func readBatch() {
+        var cells = CSVCells()  // new storage for each batch: the accounts of the last keep theirs
+        var firstFields = [0], lines: [Int] = []
+        firstFields.reserveCapacity(Self.batchSize + 1)
+        lines.reserveCapacity(Self.batchSize)
+        do {
+            while lines.count < Self.batchSize {
+                guard let line = try reader.next(appendingTo: &cells) else {
+                    end = .success(())
+                    break
                 }
-                let id = idIndex < record.fields.count ? record.fields[idIndex] : ""
-                let print = id.isEmpty ? nil : fingerprint(id)
-                if let print { ids.prefetch(print) }
-                ahead[(aheadStart + aheadCount) % Self.lookahead] = (record, print)
-                aheadCount += 1
-            } catch {
-                aheadEnd = .failure(error)
+                lines.append(line)
+                firstFields.append(cells.count)
+            }
+        } catch {
+            end = .failure(AdapterError(resource: resource, message: error.message, line: error.line))
+        }
+        let idIndex = idIndex, fingerprint = fingerprint
+        let prints = cells.bytes.withUnsafeBufferPointer { bytes in
+            lines.indices.map { row -> UInt64? in
+                guard idIndex < firstFields[row + 1] - firstFields[row] else { return nil }
+                let range = cells.range(of: firstFields[row] + idIndex)
+                return range.isEmpty ? nil : fingerprint(UnsafeBufferPointer(rebasing: bytes[range]))
             }
         }
+        for print in prints { if let print { ids.prefetch(print) } }
+        batch = RowBatch(layout: layout, cells: cells, firstCells: firstFields)
+        self.lines = lines
+        idFingerprints = prints
+        nextRow = 0
     }
 
     /// The line of the row with `id` before `line`, read again from the start of the file;
@@ -303,43 +335,29 @@ struct FlatFileRows {
 
 /// Streams a flat file's rows as accounts.
 private struct FlatFileAccounts: AccountStream {
-    private let adapter: FlatFileAdapter
     private var rows: FlatFileRows
-    private let multiValued: [Bool]
-    private let disabledIndex: Int?
 
-    init(adapter: FlatFileAdapter, rows: FlatFileRows) {
-        self.adapter = adapter
+    init(rows: FlatFileRows) {
         self.rows = rows
-        multiValued = rows.header.map(adapter.multiValuedAttributes.contains)
-        disabledIndex = adapter.disabledAttribute.flatMap(rows.header.firstIndex(of:))
     }
 
     mutating func next() throws -> Account? {
-        // Not `rows.next().map(account(of:))`: the method as a closure captures a copy of this
-        // struct, reader buffers and all, for every account.
-        guard let row = try rows.next() else { return nil }
-        return account(of: row)
+        guard let (batch, row, id) = try rows.nextInBatch() else { return nil }
+        return batch.account(at: row, id: id)
+    }
+
+    /// The account's id and digest, its strings left in the row's bytes until asked for.
+    mutating func nextStreamed() throws -> StreamedAccount? {
+        guard let (batch, row, id) = try rows.nextInBatch() else { return nil }
+        return StreamedAccount(id: id, digest: batch.digest(of: row, id: id), row: row, of: batch)
     }
 
     /// The account with this id, from the rows not read yet.
     mutating func account(id: String) throws -> Account? {
-        while let row = try rows.next() {
-            if row.id == id { return account(of: row) }
+        while let (batch, row, rowID) = try rows.nextInBatch() {
+            if rowID == id { return batch.account(at: row, id: id) }
         }
         return nil
-    }
-
-    private func account(of row: FlatFileRows.Row) -> Account {
-        var attributes: [(name: String, value: AttributeValue)] = []
-        attributes.reserveCapacity(row.cells.count)
-        for (index, cell) in row.cells.enumerated() {
-            if let value = adapter.value(ofCell: cell, multiValued: multiValued[index]) {
-                attributes.append((rows.header[index], value))
-            }
-        }
-        let disabled = disabledIndex.map { $0 < row.cells.count && adapter.isDisabledMark(row.cells[$0]) } ?? false
-        return Account(id: row.id, attributes: attributes, disabled: disabled)
     }
 }
 

@@ -117,6 +117,12 @@ public struct AdapterError: Error, Sendable, CustomStringConvertible {
 public protocol AccountStream {
     /// The next account, or nil at the end.
     mutating func next() throws -> Account?
+    /// The next account as a run compares it (by default, `next()`'s account).
+    mutating func nextStreamed() throws -> StreamedAccount?
+}
+
+extension AccountStream {
+    public mutating func nextStreamed() throws -> StreamedAccount? { try next().map(StreamedAccount.init) }
 }
 
 /// One resource's accounts: stream them, read one, change them.

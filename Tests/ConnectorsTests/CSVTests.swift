@@ -136,6 +136,32 @@ private let tricky = "\u{FEFF}id,name,note\r\n1,\"Doe, Jane\",\"say \"\"hi\"\"\"
         }
     }
 
+    /// Records read as bytes (a flat file's accounts) have the fields the string reader gives,
+    /// however the chunks cut them; invalid UTF-8 is refused the same way.
+    @Test(arguments: [1, 2, 3, 5, 11, 1 << 20])
+    func recordsReadAsBytesHoldTheSameFields(chunkSize: Int) throws {
+        try withTemporaryDirectory { directory throws in
+            let path = directory + "/t.csv"
+            try writeFile(path, tricky)
+            var reader = try CSVReader(path: path, chunkSize: chunkSize)
+            var cells = CSVCells(), lines: [Int] = [], firstFields = [0]
+            while let line = try reader.next(appendingTo: &cells) {
+                lines.append(line)
+                firstFields.append(cells.count)
+            }
+            let fields = lines.indices.map { record in
+                (firstFields[record]..<firstFields[record + 1]).map { String(decoding: cells.bytes[cells.range(of: $0)], as: UTF8.self) }
+            }
+            let expected = try records(tricky)
+            #expect(fields == expected.map(\.fields) && lines == expected.map(\.line))
+        }
+        var reader = CSVReader(bytes: Array("a\n".utf8) + [0x61, 0xFF, 0x0A])
+        var cells = CSVCells()
+        #expect(throws: CSVError(message: "invalid UTF-8", line: 2)) {
+            while try reader.next(appendingTo: &cells) != nil {}
+        }
+    }
+
     @Test(arguments: [1, 3, 8])
     func unterminatedQuoteInAFileReadInChunks(chunkSize: Int) throws {
         try withTemporaryDirectory { directory throws in

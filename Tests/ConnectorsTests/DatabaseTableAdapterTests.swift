@@ -46,6 +46,30 @@ private func rows(_ file: String, _ sql: String) throws -> [[String?]] {
 }
 
 @Suite struct DatabaseTableReadingTests {
+    /// A run compares accounts by id and digest, computed from the row's bytes: the digest is
+    /// the built account's (NULL and empty alike absent, text that is not UTF-8 repaired as a
+    /// string is), across pages, and the account built later is the one `next()` reads.
+    @Test(arguments: [1, 2, 1000])
+    func streamedAccountsHaveTheDigestsOfTheAccountsBuilt(pageSize: Int) throws {
+        let more = schema + """
+            INSERT INTO users VALUES ('é1', 'Émile', '€|😀||€', 1, NULL, 'tRuE', '', CAST(x'61ff62' AS TEXT));
+            INSERT INTO users VALUES ('x2', CAST(x'c3' AS TEXT), '|', NULL, NULL, 'TRUE ', NULL, NULL);
+            """
+        try withDatabase(more) { file throws in
+            let built = try allAccounts(adapter(file, pageSize: pageSize))
+            var stream = try adapter(file, pageSize: pageSize).accounts()
+            var streamed: [StreamedAccount] = []
+            while let account = try stream.nextStreamed() { streamed.append(account) }
+            #expect(built.count == 5 && streamed.map(\.id) == built.map(\.id))
+            for (one, account) in zip(streamed, built) {
+                #expect(one.digest == Digest.value(of: account), "\(account.id)")
+                #expect(one.account == account)
+            }
+            #expect(built.map(\.disabled) == [false, true, false, true, false])
+            #expect(built[3].attribute("photo") == .single("a\u{FFFD}b") && built[4].attribute("name") == .single("\u{FFFD}"))
+        }
+    }
+
     @Test func rowsAreAccountsWithTextAttributes() throws {
         try withDatabase { file throws in
             let accounts = try allAccounts(adapter(file))

@@ -210,6 +210,46 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
     }
 }
 
+/// A run compares a flat file's accounts by id and digest, computed from the row's bytes: the
+/// digest must be the one the built account gives (the index stores it), whatever the row
+/// holds, and the account built later must be the one `next()` reads.
+@Suite struct StreamedFlatFileAccountTests {
+    @Test(arguments: [1, 7, 1 << 20])
+    func streamedAccountsHaveTheDigestsOfTheAccountsBuilt(chunkSize: Int) throws {
+        let rows = hr + """
+            "q,1","say ""hi""\nthere",,"x@example.com",true
+            é1,Émile Zola,€|😀||€,émile@example.com,tRuE
+            short,Short
+            sep,"a|b",|||,,TRUE\u{00A0}
+            upper,Upper,a|,,İtrue
+
+            """
+        try withFile(rows) { file throws in
+            let built = try allAccounts(adapter(file, chunkSize: chunkSize))
+            var stream = try adapter(file, chunkSize: chunkSize).accounts()
+            var streamed: [StreamedAccount] = []
+            while let account = try stream.nextStreamed() { streamed.append(account) }
+            #expect(streamed.map(\.id) == built.map(\.id))
+            #expect(built.count == 8)
+            for (one, account) in zip(streamed, built) {
+                #expect(one.digest == Digest.value(of: account), "\(account.id)")
+                #expect(one.account == account)
+            }
+            #expect(built.map(\.disabled) == [false, true, false, true, true, false, false, false])
+        }
+    }
+
+    /// A row error still comes after the rows before it, streamed or not.
+    @Test func aBadRowStopsTheStreamAfterTheGoodOnes() throws {
+        try withFile("uid,name\na,1\n,2\nb,3\n") { file throws in
+            var stream = try adapter(file, disabled: nil).accounts()
+            #expect(try stream.nextStreamed()?.id == "a")
+            let error = adapterError { _ = try stream.nextStreamed() }
+            #expect(error?.message == "the row has an empty account id" && error?.line == 3)
+        }
+    }
+}
+
 @Suite struct FlatFileApplyTests {
     @Test func changesAreWrittenKeepingTheHeaderOrder() throws {
         try withFile(hr) { file throws in
