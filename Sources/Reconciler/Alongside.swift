@@ -43,23 +43,29 @@ func runAlongside(named name: String, _ body: @escaping @Sendable () -> Void) {
 ///
 /// The reading side holds the source until it ends or `close()` is called: a consumer that
 /// stops early must call `close()` (the reader then stops after its current batch).
+///
+/// With `building`, accounts that the source streams as rows are built on the reading side:
+/// for a consumer that needs nearly every account (a first run), not the one thread that
+/// records them all.
 final class ReadAhead: AccountStream, @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var ready: [[Account]] = []
+    private var ready: [[StreamedAccount]] = []
     private var finished = false
     private var failure: (any Error)?
     private var closed = false
     // The consuming thread's own:
-    private var current: [Account] = []
+    private var current: [StreamedAccount] = []
     private var index = 0
 
-    init(_ source: any AccountStream, batchSize: Int = 512, depth: Int = 8) {
+    init(_ source: any AccountStream, building: Bool = false, batchSize: Int = 512, depth: Int = 8) {
         let source = UncheckedSource(stream: source)
-        runAlongside(named: "recon.read-ahead") { [self] in read(source, batchSize: batchSize, depth: depth) }
+        runAlongside(named: "recon.read-ahead") { [self] in read(source, building: building, batchSize: batchSize, depth: depth) }
     }
 
-    func next() throws -> Account? {
+    func next() throws -> Account? { try nextStreamed()?.account }
+
+    func nextStreamed() throws -> StreamedAccount? {
         if index == current.count {
             condition.lock()
             while ready.isEmpty && !finished && !closed { condition.wait() }
@@ -89,14 +95,14 @@ final class ReadAhead: AccountStream, @unchecked Sendable {
         condition.unlock()
     }
 
-    private func read(_ source: UncheckedSource, batchSize: Int, depth: Int) {
+    private func read(_ source: UncheckedSource, building: Bool, batchSize: Int, depth: Int) {
         var stream = source.stream
-        var batch: [Account] = []
+        var batch: [StreamedAccount] = []
         batch.reserveCapacity(batchSize)
         var failure: (any Error)?
         do {
-            while let account = try stream.next() {
-                batch.append(account)
+            while let account = try stream.nextStreamed() {
+                batch.append(building ? account.built() : account)
                 guard batch.count == batchSize else { continue }
                 condition.lock()
                 while ready.count >= depth && !closed { condition.wait() }

@@ -19,8 +19,9 @@ struct Correlator: Sendable {
     /// Whether outcomes carry how they were reached (explainSituation).
     let explaining: Bool
 
-    /// The correlation rule's candidates for `account`, less those the confirmation rule rejects.
-    func correlate(_ account: Account) throws -> Outcome {
+    /// The correlation rule's candidates for `streamed`, less those the confirmation rule rejects.
+    func correlate(_ streamed: StreamedAccount) throws -> Outcome {
+        let account = streamed.account
         let accountValue = Values.account(account)
         guard let correlation = correlationCall else {
             throw EngineError("no rule named '\(correlationRule)' is loaded")
@@ -49,13 +50,13 @@ struct Correlator: Sendable {
         let explanation = explaining ? notes.joined(separator: "; ") : nil
         switch candidates.count {
         case 0:
-            return Outcome(accountID: account.id, account: account, situation: .unmatched, owner: nil, explanation: explanation)
+            return Outcome(accountID: account.id, streamed: streamed, situation: .unmatched, owner: nil, explanation: explanation)
         case 1:
             let user = try users[candidates[0]] ?? repository.user(named: candidates[0])
             let assigned = user?.assignedResources.contains(resource) ?? false
-            return Outcome(accountID: account.id, account: account, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
+            return Outcome(accountID: account.id, streamed: streamed, situation: assigned ? .found : .unassigned, owner: candidates[0], explanation: explanation)
         default:
-            return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
+            return Outcome(accountID: account.id, streamed: streamed, situation: .disputed, owner: nil,
                            explanation: explanation ?? "correlated with \(candidates.joined(separator: ", "))")
         }
     }

@@ -33,10 +33,29 @@ struct ReconciliationRun {
     struct Outcome: Sendable {
         var accountID: String
         /// The account as the resource holds it; nil when it does not exist.
-        var account: Account?
+        var streamed: StreamedAccount?
         var situation: Situation
         var owner: String?
         var explanation: String?
+
+        init(accountID: String, streamed: StreamedAccount?, situation: Situation, owner: String?, explanation: String?) {
+            self.accountID = accountID
+            self.streamed = streamed
+            self.situation = situation
+            self.owner = owner
+            self.explanation = explanation
+        }
+
+        init(accountID: String, account: Account?, situation: Situation, owner: String?, explanation: String?) {
+            self.init(accountID: accountID, streamed: account.map(StreamedAccount.init), situation: situation, owner: owner,
+                      explanation: explanation)
+        }
+
+        /// The account, built on each read: read it once.
+        var account: Account? {
+            get { streamed?.account }
+            set { streamed = newValue.map(StreamedAccount.init) }
+        }
     }
 
     /// Accounts between checks for a cancellation request (and progress reports).
@@ -138,7 +157,8 @@ struct ReconciliationRun {
             readAhead = nil
             stream = SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
         } else {
-            let reader = ReadAhead(try adapter.accounts())
+            // Without index rows (a first run) every account is new and recorded whole.
+            let reader = ReadAhead(try adapter.accounts(), building: previous.count == 0)
             (readAhead, stream) = (reader, reader)
         }
         defer { readAhead?.close() }
@@ -190,11 +210,11 @@ struct ReconciliationRun {
             // at a time (`AccountTable.positions(of:)`): at a million accounts one probe after
             // another missed the caches, a quarter of this thread.
             while window.count < Self.windowSize && !ended && sourceError == nil {
-                var batch: [Account] = []
+                var batch: [StreamedAccount] = []
                 batch.reserveCapacity(Self.windowSize - window.count)
                 do {
                     while batch.count < Self.windowSize - window.count {
-                        guard let account = try stream.next() else { ended = true; break }
+                        guard let account = try stream.nextStreamed() else { ended = true; break }
                         batch.append(account)
                     }
                 } catch {
@@ -402,9 +422,9 @@ struct ReconciliationRun {
     /// without building the list of those users: it is asked of every account of the resource,
     /// and as a method it copied the whole run each time. An incremental run of 1,000,000
     /// accounts with 1% changed took 4.6-5.0 s, then 3.3-3.6 s (alternated).
-    private static func mustExamine(_ account: Account, known: KnownEntry?, claimed: Int?, claims: Claims, expected: [String: [String]],
+    private static func mustExamine(_ account: StreamedAccount, known: KnownEntry?, claimed: Int?, claims: Claims, expected: [String: [String]],
                                     changedUsers: Set<String>) -> Bool {
-        guard let known, known.digest == .number(Digest.value(of: account)) else { return true }
+        guard let known, known.digest == .number(account.digest) else { return true }
         if changedUsers.isEmpty { return false }
         if let owner = known.owner, changedUsers.contains(owner) { return true }
         if let claimed, claims.users(at: claimed).contains(where: changedUsers.contains) { return true }
@@ -422,7 +442,7 @@ struct ReconciliationRun {
     /// An account a run examines, with its positions among the index rows and the linked
     /// account ids.
     private struct WindowAccount {
-        var account: Account
+        var account: StreamedAccount
         var known: Int?
         var claimed: Int?
     }
@@ -459,22 +479,22 @@ struct ReconciliationRun {
 
     /// The situation links (CONFIRMED, COLLISION) or assignments (FOUND, DISPUTED) give an
     /// account; nil when neither claims it and the correlation rule decides.
-    private func classifyByClaims(_ account: Account, claimed: Int?, claims: Claims, expected: [String: [String]]) -> Outcome? {
+    private func classifyByClaims(_ account: StreamedAccount, claimed: Int?, claims: Claims, expected: [String: [String]]) -> Outcome? {
         if let claimed {
             guard let owner = claims.soleUser(at: claimed) else {
                 let claimants = claims.users(at: claimed)
-                return Outcome(accountID: account.id, account: account, situation: .collision, owner: nil,
+                return Outcome(accountID: account.id, streamed: account, situation: .collision, owner: nil,
                                explanation: "linked by \(claimants.count) users: \(claimants.joined(separator: ", "))")
             }
-            return Outcome(accountID: account.id, account: account, situation: .confirmed, owner: owner,
+            return Outcome(accountID: account.id, streamed: account, situation: .confirmed, owner: owner,
                            explanation: explaining ? "linked by \(owner); the account exists" : nil)
         }
         if let users = expected[account.id] {
             if users.count > 1 {
-                return Outcome(accountID: account.id, account: account, situation: .disputed, owner: nil,
+                return Outcome(accountID: account.id, streamed: account, situation: .disputed, owner: nil,
                                explanation: "\(resource.name) is assigned to \(users.joined(separator: " and ")), all expecting account id '\(account.id)'")
             }
-            return Outcome(accountID: account.id, account: account, situation: .found, owner: users[0],
+            return Outcome(accountID: account.id, streamed: account, situation: .found, owner: users[0],
                            explanation: explaining ? "\(resource.name) is assigned to \(users[0]), whose expected account id is '\(account.id)'" : nil)
         }
         return nil
@@ -667,10 +687,12 @@ struct ReconciliationRun {
     /// workflow. Without `knownPosition` the account's index row is looked up by its id.
     private mutating func record(_ outcome: Outcome, finalSituation: Situation, response: Response?, knownPosition: Int? = nil) throws {
         let known = knownPosition.map { previous[position: $0] } ?? previous[outcome.accountID]
-        let digest = outcome.account.map { StoredDigest.number(Digest.value(of: $0)) } ?? known?.digest ?? .text("")
+        let digest = outcome.streamed.map { StoredDigest.number($0.digest) } ?? known?.digest ?? .text("")
         let unchanged = known != nil && known?.digest == digest && known?.situation == finalSituation
             && known?.owner == outcome.owner && known?.explanation == outcome.explanation && response == nil
-        if reconcilesAttributes, let known, let account = outcome.account {
+        // Built only where it is read: the strings of an unchanged account are never made.
+        let account = reconcilesAttributes || !unchanged ? outcome.account : nil
+        if reconcilesAttributes, let known, let account {
             for name in policy.reconciledAttributes.value {
                 let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
                 if old != new {
@@ -679,11 +701,11 @@ struct ReconciliationRun {
             }
         }
         if !unchanged {  // unchanged rows get their times from touchIndex at the end of the run
-            let attributes = try outcome.account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
+            let attributes = try account.map { $0.attributes.map { AccountAttribute(name: $0.name, value: $0.value) } }
                 ?? lastKnownAttributes(outcome.accountID)
             pendingWrites.upsert(IndexEntry(resource: resource.name, accountID: outcome.accountID, owner: outcome.owner,
                                            situation: finalSituation.rawValue, attributes: attributes, digest: digest.text,
-                                           lastSeen: outcome.account == nil ? nil : started, lastReconciled: started,
+                                           lastSeen: outcome.streamed == nil ? nil : started, lastReconciled: started,
                                            explanation: outcome.explanation))
         }
         if known?.situation != finalSituation || known?.owner != outcome.owner || response != nil {
@@ -767,42 +789,6 @@ struct ReconciliationRun {
     private func workflow(_ rule: String?, _ arguments: [(String, Value)]) throws {
         guard acting, let rule else { return }
         _ = try evaluator.call(rule: rule, arguments: arguments)
-    }
-}
-
-/// A digest of an account's attributes, to notice changes between runs. Attributes are hashed
-/// one by one and summed, so that their order (a CSV file's columns) does not matter and no
-/// account's attributes need sorting.
-enum Digest {
-    /// The digest as the index stores it (hexadecimal).
-    static func of(_ account: Account) -> String { String(value(of: account), radix: 16) }
-
-    /// The digest as a number (what a run compares).
-    static func value(of account: Account) -> UInt64 {
-        let hash = fnv(account.id, fnv(account.disabled ? "1" : "0"))
-        var attributes: UInt64 = 0
-        for attribute in account.attributes {
-            var one = fnv(attribute.name)
-            switch attribute.value {
-            case .single(let value): one = fnv(value, one)
-            case .multi(let values): for value in values { one = fnv(value, one) }
-            }
-            attributes &+= (one ^ (one >> 29)) &* 0xbf58_476d_1ce4_e5b9
-        }
-        return (hash ^ attributes) &* 0x100_0000_01b3
-    }
-
-    /// FNV-1a of `text` and a terminator, continuing from `hash`. The bytes are read in place
-    /// where the string has them contiguous (native strings do): a run hashes every attribute
-    /// of every account, and stepping through `utf8` cost twice as much.
-    private static func fnv(_ text: String, _ hash: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
-        func fold(_ bytes: some Sequence<UInt8>, _ hash: UInt64) -> UInt64 {
-            var hash = hash
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            return hash
-        }
-        let folded = text.utf8.withContiguousStorageIfAvailable { fold($0, hash) } ?? fold(text.utf8, hash)
-        return (folded ^ 0xff) &* 0x100_0000_01b3
     }
 }
 
