@@ -507,7 +507,10 @@ struct ReconciliationRun {
         summary.situations[outcome.situation, default: 0] += 1
         let response = try response(for: outcome.situation)
         if response != .doNothing && proxyAdministrator != nil {
-            pending.append(outcome)
+            // Kept until the run's end, built: a streamed account would keep its whole batch of rows.
+            var kept = outcome
+            kept.streamed = outcome.streamed?.built()
+            pending.append(kept)
             return
         }
         try record(outcome, finalSituation: outcome.situation, response: nil, knownPosition: knownPosition)

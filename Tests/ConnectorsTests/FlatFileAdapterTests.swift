@@ -239,6 +239,23 @@ private func withFile<T>(_ text: String?, _ body: (String) throws -> T) throws -
         }
     }
 
+    /// A run keeps the accounts awaiting a response to its end, built: a built account no
+    /// longer holds the batch of rows it came from.
+    @Test func aBuiltAccountLetsItsRowsGo() throws {
+        try withFile(hr) { file throws in
+            weak var weakBatch: RowBatch?
+            let built: StreamedAccount
+            do {
+                var rows = try FlatFileRows(adapter: adapter(file))
+                let (batch, row, id) = try #require(try rows.nextInBatch())
+                weakBatch = batch
+                built = StreamedAccount(id: id, digest: batch.digest(of: row, id: id), row: row, of: batch).built()
+            }
+            #expect(weakBatch == nil)
+            #expect(built.account.id == "jdoe" && built.digest == Digest.value(of: built.account))
+        }
+    }
+
     /// A row error still comes after the rows before it, streamed or not.
     @Test func aBadRowStopsTheStreamAfterTheGoodOnes() throws {
         try withFile("uid,name\na,1\n,2\nb,3\n") { file throws in
