@@ -66,11 +66,14 @@ public struct DatabaseTableAdapter: ResourceAdapter, CellCoding {
         return try databaseAccess {
             try queue.read { db in
                 let schema = try TableSchema(db, adapter: self)
-                let rows = try Row.fetchAll(db, sql: schema.selectByID, arguments: [id])
-                guard rows.count < 2 else {
+                let statement = try db.makeStatement(sql: schema.selectByID)
+                let rows = try Row.fetchCursor(statement, arguments: [id])
+                var cells = CSVCells(), ids: [String] = []
+                while let row = try rows.next() { ids.append(try schema.appendRow(on: statement, row: row, to: &cells, adapter: self)) }
+                guard ids.count < 2 else {
                     throw AdapterError(resource: name, message: "the account id is in more than one row", accountID: id)
                 }
-                return try rows.first.map { try schema.account(from: $0, adapter: self) }
+                return ids.first.map { RowBatch(layout: schema.layout(self), cells: cells, firstCells: [0, cells.count]).account(at: 0, id: $0) }
             }
         }
     }
@@ -194,6 +197,9 @@ private struct TableSchema: Sendable {
     let columns: [String]
     let idColumn: String
     let disabledColumn: String?
+    /// The places of `idColumn` and `disabledColumn` among `columns`.
+    private let idIndex: Int
+    private let disabledIndex: Int?
     let modifiedColumn: String?
     /// The columns the stream orders and pages by: the rowid, or the primary key of a table
     /// without rowid.
@@ -230,6 +236,8 @@ private struct TableSchema: Sendable {
         }
         idColumn = try column("accountIdColumn", adapter.accountIdColumn)
         disabledColumn = try adapter.disabledAttribute.map { try column("disabledAttribute", $0) }
+        idIndex = columns.firstIndex(of: idColumn) ?? 0
+        disabledIndex = disabledColumn.flatMap(columns.firstIndex(of:))
         modifiedColumn = try adapter.modifiedColumn.map { try column("modifiedColumn", $0) }
     }
 
@@ -263,15 +271,9 @@ private struct TableSchema: Sendable {
         (columns.count..<columns.count + pageKey.count).map { row[$0] }
     }
 
-    /// The account of a row read with `selection`.
-    func account(from row: Row, adapter: DatabaseTableAdapter) throws -> Account {
-        try account(of: row, adapter: adapter) { row[$0] }
-    }
-
     /// How the stream's rows (`selection`'s first columns) are laid out.
     func layout(_ adapter: DatabaseTableAdapter) -> RowLayout {
-        RowLayout(coding: adapter, columns: columns, idIndex: columns.firstIndex(of: idColumn) ?? 0, multiValued: multiValued,
-                  disabledIndex: disabledColumn.flatMap(columns.firstIndex(of:)))
+        RowLayout(coding: adapter, columns: columns, idIndex: idIndex, multiValued: multiValued, disabledIndex: disabledIndex)
     }
 
     /// Appends the columns of the row `statement` (run with `selection`) stands on to `cells`,
@@ -283,31 +285,12 @@ private struct TableSchema: Sendable {
             let text = sqlite3_column_text(handle, Int32(index))
             cells.append(repairing: UnsafeBufferPointer(start: text, count: text == nil ? 0 : Int(sqlite3_column_bytes(handle, Int32(index)))))
         }
-        let id = cells.text(of: cells.count - columns.count + (columns.firstIndex(of: idColumn) ?? 0))
-        guard !id.isEmpty else { throw noID(row, adapter: adapter) }
-        return id
-    }
-
-    private func noID(_ row: Row, adapter: DatabaseTableAdapter) -> AdapterError {
-        let key = zip(pageKey, pageKey(of: row)).map { "\($0) \($1)" }.joined(separator: ", ")
-        return AdapterError(resource: adapter.name, message: "the row with \(key) has no account id")
-    }
-
-    /// The account of `row`, whose columns `text` reads (nil for NULL).
-    private func account(of row: Row, adapter: DatabaseTableAdapter, text: (Int) -> String?) throws -> Account {
-        var id = ""
-        var disabled = false
-        var attributes: [(name: String, value: AttributeValue)] = []
-        for (index, column) in columns.enumerated() {
-            guard let text = text(index) else { continue }
-            if column == idColumn { id = text }
-            if column == disabledColumn { disabled = adapter.isDisabledMark(text) }
-            if let value = adapter.value(ofCell: text, multiValued: multiValued[index]) {
-                attributes.append((column, value))
-            }
+        let id = cells.text(of: cells.count - columns.count + idIndex)
+        guard !id.isEmpty else {
+            let key = zip(pageKey, pageKey(of: row)).map { "\($0) \($1)" }.joined(separator: ", ")
+            throw AdapterError(resource: adapter.name, message: "the row with \(key) has no account id")
         }
-        guard !id.isEmpty else { throw noID(row, adapter: adapter) }
-        return Account(id: id, attributes: attributes, disabled: disabled)
+        return id
     }
 }
 

@@ -38,19 +38,6 @@ struct ReconciliationRun {
         var owner: String?
         var explanation: String?
 
-        init(accountID: String, streamed: StreamedAccount?, situation: Situation, owner: String?, explanation: String?) {
-            self.accountID = accountID
-            self.streamed = streamed
-            self.situation = situation
-            self.owner = owner
-            self.explanation = explanation
-        }
-
-        init(accountID: String, account: Account?, situation: Situation, owner: String?, explanation: String?) {
-            self.init(accountID: accountID, streamed: account.map(StreamedAccount.init), situation: situation, owner: owner,
-                      explanation: explanation)
-        }
-
         /// The account, built on each read: read it once.
         var account: Account? {
             get { streamed?.account }
@@ -255,7 +242,7 @@ struct ReconciliationRun {
                 if options.mode == .incremental && Set(users).isDisjoint(with: changedUsers)
                     && previous[accountID]?.situation == .deleted { continue }
                 let explanation = "linked by \(users.joined(separator: ", ")); the account does not exist on the resource"
-                try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
+                try handleOrDefer(Outcome(accountID: accountID, streamed: nil, situation: .deleted, owner: users[0], explanation: explanation), pending: &pending)
             }
             // A bucket cannot know whether another bucket's correlation found the user: it defers.
             for (accountID, users) in expected.sorted(by: { $0.key < $1.key })
@@ -263,7 +250,7 @@ struct ReconciliationRun {
                 for user in users where part != nil || !foundByCorrelation.contains(user) {
                     var explanation = "\(resource.name) is assigned to \(user), whose expected account id '\(accountID)' does not exist on the resource"
                     if let claimants = claims[accountID] { explanation = "\(resource.name) is assigned to \(user); the expected account '\(accountID)' is linked by \(claimants.joined(separator: ", "))" }
-                    try handleOrDefer(Outcome(accountID: accountID, account: nil, situation: .missing, owner: user, explanation: explanation), pending: &pending)
+                    try handleOrDefer(Outcome(accountID: accountID, streamed: nil, situation: .missing, owner: user, explanation: explanation), pending: &pending)
                 }
             }
             // Vanished unowned accounts leave the index.
@@ -360,7 +347,7 @@ struct ReconciliationRun {
             for item in outcomes {
                 guard let situation = Situation(rawValue: item.situation) else { continue }
                 if situation == .missing, let owner = item.owner, found.contains(owner) { continue }
-                try handle(Outcome(accountID: item.accountID, account: nil, situation: situation, owner: item.owner, explanation: item.explanation),
+                try handle(Outcome(accountID: item.accountID, streamed: nil, situation: situation, owner: item.owner, explanation: item.explanation),
                            pending: &pending)
             }
             try respond(pending)
