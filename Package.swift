@@ -59,7 +59,8 @@ let package = Package(
         .testTarget(name: "ConnectorsTests", dependencies: [
             "TestSupport", "Connectors", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "RepositoryTests", dependencies: ["Repository", "TestSupport"]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "recon", "TestSupport"]),
+        .testTarget(name: "ReconcilerTests", dependencies: [
+            "Reconciler", "recon", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,7 +14,7 @@ struct ReconBench: ParsableCommand {
 
     struct Cluster: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "A full run as `recon` processes: SQLite, PostgreSQL with one server, PostgreSQL with two servers sharing a bucketed run (needs recon built beside recon-bench, and PostgreSQL installed).")
+            commandName: "cluster", abstract: "A full run as `recon` processes: SQLite, PostgreSQL with one server, PostgreSQL with two servers sharing a bucketed run (needs recon built beside recon-bench, and PostgreSQL installed).")
 
         @Option(help: "Users and accounts.") var accounts = 1_000_000
         @Option(help: "Buckets of the two-server run.") var buckets = 8
@@ -33,7 +33,7 @@ struct ReconBench: ParsableCommand {
 
     struct Reconcile: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Reconciliation of a generated deployment on FlatFile and DatabaseTable resources against the sqlite3 floor (situation counts checked).")
+            commandName: "reconcile", abstract: "Reconciliation of a generated deployment on FlatFile and DatabaseTable resources against the sqlite3 floor (situation counts checked).")
 
         @Option(help: "Users and accounts.") var accounts = 100_000
         @Option(help: "Resource types to reconcile: FlatFile, DatabaseTable (comma-separated).") var kinds = "FlatFile,DatabaseTable"
@@ -73,7 +73,7 @@ struct ReconBench: ParsableCommand {
 
     struct Lint: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "rulecheck against xmllint --noout over the same files (needs rulecheck built beside recon-bench).")
+            commandName: "lint", abstract: "rulecheck against xmllint --noout over the same files (needs rulecheck built beside recon-bench).")
 
         @Option(help: "Generated rule files.") var files = 5_000
         @Option(help: "A folder of real files to lint as well.") var corpus: String?
@@ -90,7 +90,7 @@ struct ReconBench: ParsableCommand {
 
     struct Interpreter: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluations per second of the standard rules against the same logic in Swift.")
+            commandName: "interpreter", abstract: "Evaluations per second of the standard rules against the same logic in Swift.")
 
         @Option(help: "Evaluations per rule in each round.") var iterations = 500_000
         @Option(help: "Rounds; XPRESS and Swift alternate, and each keeps its fastest round.") var rounds = 5

@@ -8,11 +8,11 @@ import XPRESS
 
 extension ReconCommand {
     struct Index: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Search, examine and show the Account Index.",
+        static let configuration = CommandConfiguration(commandName: "index", abstract: "Search, examine and show the Account Index.",
                                                         subcommands: [Search.self, Examine.self, Show.self, Repair.self, Reconcile.self])
 
         struct Repair: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Apply one of the allowed responses of an account's situation by hand (without ACTION: list them).")
+            static let configuration = CommandConfiguration(commandName: "repair", abstract: "Apply one of the allowed responses of an account's situation by hand (without ACTION: list them).")
             @OptionGroup var global: GlobalOptions
             @Argument var resource: String
             @Argument var account: String
@@ -45,7 +45,7 @@ extension ReconCommand {
         }
 
         struct Reconcile: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Reconcile one account, or every account of one user.")
+            static let configuration = CommandConfiguration(commandName: "reconcile", abstract: "Reconcile one account, or every account of one user.")
             @OptionGroup var global: GlobalOptions
             @Argument var resource: String?
             @Argument var account: String?
@@ -75,7 +75,7 @@ extension ReconCommand {
         }
 
         struct Search: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Account Index rows matching every given criterion.")
+            static let configuration = CommandConfiguration(commandName: "search", abstract: "Account Index rows matching every given criterion.")
             @OptionGroup var global: GlobalOptions
             @Option(name: .customLong("name-is")) var nameIs: String?
             @Option(name: .customLong("name-starts-with")) var nameStartsWith: String?
@@ -112,7 +112,7 @@ extension ReconCommand {
         }
 
         struct Examine: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "The index grouped by resource, or by user (grouped by organization).")
+            static let configuration = CommandConfiguration(commandName: "examine", abstract: "The index grouped by resource, or by user (grouped by organization).")
             @OptionGroup var global: GlobalOptions
             @Option(help: "resource or user") var by = "resource"
 
@@ -160,7 +160,7 @@ extension ReconCommand {
         }
 
         struct Show: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "One account's owner, situation, last known values, explanation and history.")
+            static let configuration = CommandConfiguration(commandName: "show", abstract: "One account's owner, situation, last known values, explanation and history.")
             @OptionGroup var global: GlobalOptions
             @Argument var resource: String
             @Argument var account: String
@@ -198,10 +198,10 @@ extension ReconCommand {
     }
 
     struct Policy: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a resource's effective policy.", subcommands: [Show.self])
+        static let configuration = CommandConfiguration(commandName: "policy", abstract: "Show a resource's effective policy.", subcommands: [Show.self])
 
         struct Show: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "The effective policy and where each value came from.")
+            static let configuration = CommandConfiguration(commandName: "show", abstract: "The effective policy and where each value came from.")
             @OptionGroup var global: GlobalOptions
             @Argument var resource: String
 

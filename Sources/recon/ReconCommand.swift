@@ -128,11 +128,11 @@ func iso(_ millis: Int64?) -> Value {
 
 extension ReconCommand {
     struct Users: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Import, list and show repository users.",
+        static let configuration = CommandConfiguration(commandName: "users", abstract: "Import, list and show repository users.",
                                                         subcommands: [Import.self, List.self, Show.self])
 
         struct Import: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Import <User> objects (XML) or CSV (name, assignedResources, accounts, attributes).")
+            static let configuration = CommandConfiguration(commandName: "import", abstract: "Import <User> objects (XML) or CSV (name, assignedResources, accounts, attributes).")
             @OptionGroup var global: GlobalOptions
             @Argument(help: "XML or CSV files.") var files: [String]
 
@@ -156,7 +156,7 @@ extension ReconCommand {
         }
 
         struct List: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List users with attributes, assigned resources and links.")
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "List users with attributes, assigned resources and links.")
             @OptionGroup var global: GlobalOptions
             func run() throws {
                 let users = try global.openRepository().allUsers()
@@ -169,7 +169,7 @@ extension ReconCommand {
         }
 
         struct Show: ParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Show one user.")
+            static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one user.")
             @OptionGroup var global: GlobalOptions
             @Argument var name: String
             func run() throws {
@@ -191,7 +191,7 @@ extension ReconCommand {
 
 extension ReconCommand {
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reconcile resources now and print the summary.")
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Reconcile resources now and print the summary.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Resources to reconcile (or --all).") var resources: [String] = []
         @Flag(help: "Every configured resource whose policy is not disabled (modes NONE), in name order.") var all = false
@@ -251,7 +251,7 @@ extension ReconCommand {
     }
 
     struct Status: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resources with their last run and status, or one resource's summary.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Resources with their last run and status, or one resource's summary.")
         @OptionGroup var global: GlobalOptions
         @Argument var resource: String?
         @Flag(help: "The servers sharing the repository instead: each with its heartbeat and what it runs.") var servers = false
@@ -305,7 +305,7 @@ extension ReconCommand {
     }
 
     struct Cancel: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a resource's running reconciliation, whichever process runs it.")
+        static let configuration = CommandConfiguration(commandName: "cancel", abstract: "Cancel a resource's running reconciliation, whichever process runs it.")
         @OptionGroup var global: GlobalOptions
         @Argument var resource: String
         func run() throws {
@@ -320,7 +320,7 @@ extension ReconCommand {
     }
 
     struct Tasks: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Submitted tasks, newest first.")
+        static let configuration = CommandConfiguration(commandName: "tasks", abstract: "Submitted tasks, newest first.")
         @OptionGroup var global: GlobalOptions
         @Option var resource: String?
         @Option var name: String?

@@ -6,7 +6,7 @@ import XPRESS
 
 extension ReconCommand {
     struct Explore: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Explore and Correlate: record the resource's accounts, correlate new ones, and handle new and changed accounts as the ReverseSyncPolicy says.")
+        static let configuration = CommandConfiguration(commandName: "explore", abstract: "Explore and Correlate: record the resource's accounts, correlate new ones, and handle new and changed accounts as the ReverseSyncPolicy says.")
         @OptionGroup var global: GlobalOptions
         @Argument var resource: String
         @Flag(name: .customLong("no-correlate"), help: "Only record the accounts in the Account Index.") var noCorrelate = false
@@ -33,7 +33,7 @@ extension ReconCommand {
     }
 
     struct Worklist: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approval work items: open ones, or all with --all.")
+        static let configuration = CommandConfiguration(commandName: "worklist", abstract: "Approval work items: open ones, or all with --all.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only items for this approver.") var approver: String?
         @Flag(help: "Decided items too.") var all = false
@@ -70,7 +70,7 @@ extension ReconCommand {
     }
 
     struct Approve: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve a work item.")
+        static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve a work item.")
         @OptionGroup var global: GlobalOptions
         @Argument var item: String
         @Option(help: "Link a new account to this user (default: the suggested user, else the default user).") var user: String?
@@ -88,7 +88,7 @@ extension ReconCommand {
     }
 
     struct Reject: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject a work item: a new account is deleted or suspended; changes are written back.")
+        static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject a work item: a new account is deleted or suspended; changes are written back.")
         @OptionGroup var global: GlobalOptions
         @Argument var item: String
         @Option(help: "delete or suspend (new accounts).") var action: String?

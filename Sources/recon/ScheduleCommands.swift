@@ -6,7 +6,7 @@ import XPRESS
 
 extension ReconCommand {
     struct Schedule: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The next scheduled runs of a resource (mode and time), after the repetition rule.")
+        static let configuration = CommandConfiguration(commandName: "schedule", abstract: "The next scheduled runs of a resource (mode and time), after the repetition rule.")
         @OptionGroup var global: GlobalOptions
         @Argument var resource: String
         @Option(help: "List runs after this time (ISO-8601; default now).") var from: String?
@@ -37,7 +37,7 @@ extension ReconCommand {
 
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The scheduler daemon: runs due reconciliations of the resources whose policy names this server (or none).",
+            commandName: "serve", abstract: "The scheduler daemon: runs due reconciliations of the resources whose policy names this server (or none).",
             discussion: "SIGHUP reloads the configuration (an invalid one is refused and the old one kept); SIGTERM stops cleanly, a run in progress ending at an account boundary.")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Resources reconciled at once.") var parallel = 2

@@ -116,7 +116,7 @@ func printResult(_ value: Value) {
 extension XpressCommand {
     struct Eval: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluate one expression (the file's root element) and print its JSON value.")
+            commandName: "eval", abstract: "Evaluate one expression (the file's root element) and print its JSON value.")
 
         @OptionGroup var common: EvaluationArguments
 
@@ -156,7 +156,7 @@ extension XpressCommand {
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Evaluate a rule with --arg/--arg-json as its arguments and print its JSON result.")
+            commandName: "run", abstract: "Evaluate a rule with --arg/--arg-json as its arguments and print its JSON result.")
 
         @OptionGroup var common: EvaluationArguments
 
