@@ -38,6 +38,9 @@ public protocol IdentityRepository: Sendable {
     /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
     /// `reserve` is told first how many rows the resource has.
     func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (consuming IndexState) throws -> Void) throws
+    /// Whether `resource` has any index row (one index seek): a run that finds none is the
+    /// resource's first, and records every account it reads.
+    func hasIndexRows(resource: String) throws -> Bool
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?

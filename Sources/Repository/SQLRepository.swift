@@ -42,7 +42,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     public func allUsers() throws -> [User] {
         try database.read { db in
-            try db.rows("SELECT name FROM users ORDER BY name").compactMap { try Self.loadUser($0.text(0), db) }
+            try db.rows("SELECT name FROM users ORDER BY name").compactMap { try Self.loadUser($0.text(0), db, exists: true) }
         }
     }
 
@@ -67,15 +67,13 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
 
     /// A user in one statement (one round trip to a server database): its row, attributes,
     /// assignments and links, told apart by the first column. Attribute values are put in
-    /// their order here, which spares the database a sort per user.
-    static func loadUser(_ name: String, _ db: any SQLConnection) throws -> User? {
-        let rows = try db.rows("""
-            SELECT 'u' AS kind, name AS a, NULL AS b, 0 AS multi, 0 AS position FROM users WHERE name = ?
-            UNION ALL SELECT 'v', name, value, multi, position FROM user_attributes WHERE "user" = ?
-            UNION ALL SELECT 'r', resource, NULL, 0, 0 FROM assignments WHERE "user" = ?
-            UNION ALL SELECT 'l', resource, account_id, 0, 0 FROM links WHERE "user" = ?
-            """, .text(name), .text(name), .text(name), .text(name))
-        guard rows.contains(where: { $0.text(0) == "u" }) else { return nil }
+    /// their order here, which spares the database a sort per user. A caller that has just
+    /// found the user in this transaction says it `exists`, and its row is not read again (at
+    /// a million users, one more index page to fetch for each correlated account).
+    static func loadUser(_ name: String, _ db: any SQLConnection, exists: Bool = false) throws -> User? {
+        let rows = exists ? try db.rows(userPartsSQL, .text(name), .text(name), .text(name))
+            : try db.rows(userSQL, .text(name), .text(name), .text(name), .text(name))
+        guard exists || rows.contains(where: { $0.text(0) == "u" }) else { return nil }
         var attributes: [String: AttributeValue] = [:]
         var assigned: Set<String> = [], links: Set<AccountLink> = []
         let values = rows.filter { $0.text(0) == "v" }.sorted { ($0.text(1), $0.int(4)) < ($1.text(1), $1.int(4)) }
@@ -91,6 +89,15 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
         return User(name: name, attributes: attributes, assignedResources: assigned, accounts: links)
     }
+
+    /// A user's attributes, assignments and links; `userSQL` adds the user's own row first.
+    private static let userPartsSQL = """
+        SELECT 'v' AS kind, name AS a, value AS b, multi, position FROM user_attributes WHERE "user" = ?
+        UNION ALL SELECT 'r', resource, NULL, 0, 0 FROM assignments WHERE "user" = ?
+        UNION ALL SELECT 'l', resource, account_id, 0, 0 FROM links WHERE "user" = ?
+        """
+    private static let userSQL = "SELECT 'u' AS kind, name AS a, NULL AS b, 0 AS multi, 0 AS position FROM users WHERE name = ?\nUNION ALL "
+        + userPartsSQL
 
     public func existingUsers(_ names: [String]) throws -> [String] {
         guard !names.isEmpty else { return [] }
@@ -117,7 +124,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                 found = names.isEmpty ? matching : found.filter(matching.contains)
             }
             return try found.map { name in
-                guard withUsers, let user = try Self.loadUser(name, db) else { return Candidate(name: name) }
+                // Every name found is a user's: `existing` read its row, or `matching` found it.
+                guard withUsers, let user = try Self.loadUser(name, db, exists: true) else { return Candidate(name: name) }
                 return Candidate(name: name, user: user, accounts: try Self.linkedEntries(user, db))
             }
         }
@@ -294,6 +302,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let matching = try db.row("SELECT count(*) FROM \(table) WHERE resource = ?", .text(resource))?.int(0) ?? 0
         reserve(Int(matching))
         return matching * 4 > all ? "{unindexed resource} = ?" : "resource = ?"
+    }
+
+    public func hasIndexRows(resource: String) throws -> Bool {
+        try database.read { db in try db.row("SELECT 1 FROM account_index WHERE resource = ? LIMIT 1", .text(resource)) != nil }
     }
 
     /// One row, the resource's sweep, whatever the number of index rows: rows are read through

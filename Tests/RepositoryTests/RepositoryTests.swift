@@ -125,6 +125,13 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.indexEntries(linkedBy: #require(alice.user)).map(\.accountID) == ["e1"])
         #expect(try repository.indexEntries(linkedBy: User(name: "albert")).isEmpty)
         #expect(try repository.correlationCandidates(names: ["alice"], conditions: [], withUsers: false).first?.user == nil)
+        // Found by a condition (the one-attribute lookup, or SQL over users), each user whole.
+        for conditions in [[UserCondition(attribute: "dept", op: .equals, operand: "Ops")], example] {
+            for candidate in try repository.correlationCandidates(names: [], conditions: conditions, withUsers: true) {
+                #expect(candidate.user == (try repository.user(named: candidate.name)))
+            }
+        }
+        #expect(try repository.correlationCandidates(names: [], conditions: example, withUsers: true).map(\.name) == ["alice", "Émile"])
     }
 
     /// Rows prepared outside the transaction (what a run's writing thread gets) are written
@@ -159,6 +166,7 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
 
     @Test(arguments: Backend.allCases) func theAccountIndexKeepsRowsHistoryAndSearches(_ backend: Backend) throws {
         let repository = try makeRepository(backend)
+        #expect(try repository.hasIndexRows(resource: "HR") == false)
         func entry(_ id: String, _ situation: String, owner: String? = nil, seen: Int64? = 10) -> IndexEntry {
             IndexEntry(resource: "HR", accountID: id, owner: owner, situation: situation,
                        attributes: [AccountAttribute(name: "mail", value: .single("\(id)@x"))], digest: "d\(id)",
@@ -175,6 +183,7 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         }
         #expect(try repository.indexEntry(resource: "HR", accountID: "a1") == entry("a1", "CONFIRMED", owner: "ann"))
         #expect(try repository.indexEntry(resource: "HR", accountID: "b2") == nil)
+        #expect(try repository.hasIndexRows(resource: "HR") && !repository.hasIndexRows(resource: "LDAP"))
         #expect(try repository.indexEntries(owner: "ann").map(\.accountID) == ["a1"])
         let history = try repository.history(resource: "HR", accountID: "a1")
         #expect(history.map(\.situation) == ["UNMATCHED", "CONFIRMED"])
