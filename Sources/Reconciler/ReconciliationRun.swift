@@ -117,6 +117,13 @@ struct ReconciliationRun {
         let (repository, resourceName, attributes) = (repository, resource.name, reconcilesAttributes)
         let share = part.map(\.buckets) ?? 1
         let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share) }
+        // The resource's accounts are read and parsed on another thread from now on, into a deep
+        // queue (65,536 accounts): the two loads rarely end together, and the reader takes the
+        // core the first to end leaves idle. Without index rows (a first run) every account is
+        // new and recorded whole, so the reading thread builds them.
+        let readAhead = options.accounts == nil
+            ? ReadAhead(try adapter.accounts(), building: !(try repository.hasIndexRows(resource: resourceName)), depth: 128) : nil
+        defer { readAhead?.close() }
         var claims = Claims()
         var links = TableBatch<String>()
         try repository.forEachLink(on: resource.name, accepting: inPart, reserve: { claims = Claims(capacity: Self.expectedCount(of: $0, share: share)) }) {
@@ -137,18 +144,12 @@ struct ReconciliationRun {
         var seen = SeenAccounts(known: previous.count, claimed: claims.count)
         var foundByCorrelation = Set<String>()
         var pending: [Outcome] = []
-        // The resource's accounts are read and parsed on the other core while they are classified here.
-        let readAhead: ReadAhead?
         var stream: any AccountStream
-        if let ids = options.accounts {
-            readAhead = nil
-            stream = SelectedAccounts(accounts: try ids.sorted().compactMap { try adapter.account(id: $0) })
+        if let readAhead {
+            stream = readAhead
         } else {
-            // Without index rows (a first run) every account is new and recorded whole.
-            let reader = ReadAhead(try adapter.accounts(), building: previous.count == 0)
-            (readAhead, stream) = (reader, reader)
+            stream = SelectedAccounts(accounts: try (options.accounts ?? []).sorted().compactMap { try adapter.account(id: $0) })
         }
-        defer { readAhead?.close() }
         // Accounts go a window at a time: while one window's correlations run on other threads,
         // the window before it is handled here, in the accounts' order.
         var inFlight: ClassifiedWindow?
@@ -300,9 +301,11 @@ struct ReconciliationRun {
     /// `linkedUsers`, every user linking an account of the resource, saves the repository
     /// looking up each assigned user's links.
     func expectedAccounts(linkedUsers: AccountTable<Void>? = nil) throws -> [String: [String]] {
-        var expected: [String: [String]] = [:]
         let linking = linkedUsers.map { users in { (batch: [String]) in users.positions(of: batch).map { $0 != nil } } }
-        for user in try repository.assignedWithoutLink(on: resource.name, linking: linking) {
+        let users = try repository.assignedWithoutLink(on: resource.name, linking: linking)
+        var expected: [String: [String]] = [:]
+        expected.reserveCapacity(users.count)  // grown a doubling at a time, 3% of the loading thread at a million
+        for user in users {
             expected[try expectedAccountID(of: user), default: []].append(user)
         }
         return expected
