@@ -124,13 +124,7 @@ struct ReconciliationRun {
         let readAhead = options.accounts == nil
             ? ReadAhead(try adapter.accounts(), building: !(try repository.hasIndexRows(resource: resourceName)), depth: 128) : nil
         defer { readAhead?.close() }
-        var claims = Claims()
-        var links = TableBatch<String>()
-        try repository.forEachLink(on: resource.name, accepting: inPart, reserve: { claims = Claims(capacity: Self.expectedCount(of: $0, share: share)) }) {
-            claims.add($1, to: $0, in: &links)
-        }
-        claims.flush(&links)
-        var expected = try part?.expected ?? expectedAccounts(linkedUsers: claims.users())
+        var (claims, expected) = try linksAndExpectedAccounts(accepting: inPart, share: share)
         previous = try known.value()
         if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
@@ -297,11 +291,33 @@ struct ReconciliationRun {
                                                               ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
     }
 
+    /// Step 1 but the index: who links each account id, and the account ids the users assigned
+    /// the resource without a link expect (a bucket's come with its part).
+    private func linksAndExpectedAccounts(accepting: (@Sendable (String) -> Bool)?, share: Int) throws -> (Claims, [String: [String]]) {
+        var claims = Claims()
+        var links = TableBatch<String>()
+        var linkedUsers = LinkedUsers()
+        let inUserOrder = try repository.forEachLink(on: resource.name, accepting: accepting, reserve: { count in
+            claims = Claims(capacity: Self.expectedCount(of: count, share: share))
+            linkedUsers = LinkedUsers(capacity: Self.expectedCount(of: count, share: share))
+        }) { accountID, user in
+            claims.add(user, to: accountID, in: &links)
+            linkedUsers.note(user)
+        }
+        claims.flush(&links)
+        if let part { return (claims, part.expected) }
+        var usersTable: AccountTable<Void>?  // when the links came in no order, and only if asked (not on PostgreSQL)
+        return (claims, try expectedAccounts { batch in
+            if inUserOrder { return linkedUsers.contain(batch) }
+            if usersTable == nil { usersTable = claims.users() }
+            return usersTable!.positions(of: batch).map { $0 != nil }
+        })
+    }
+
     /// The account ids the repository expects of users assigned the resource without a link.
-    /// `linkedUsers`, every user linking an account of the resource, saves the repository
-    /// looking up each assigned user's links.
-    func expectedAccounts(linkedUsers: AccountTable<Void>? = nil) throws -> [String: [String]] {
-        let linking = linkedUsers.map { users in { (batch: [String]) in users.positions(of: batch).map { $0 != nil } } }
+    /// `linking`, which tells of a batch of users which link an account of the resource, saves
+    /// the repository looking up each assigned user's links.
+    func expectedAccounts(linking: (([String]) -> [Bool])? = nil) throws -> [String: [String]] {
         let users = try repository.assignedWithoutLink(on: resource.name, linking: linking)
         var expected: [String: [String]] = [:]
         expected.reserveCapacity(users.count)  // grown a doubling at a time, 3% of the loading thread at a million

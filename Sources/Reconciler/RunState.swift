@@ -167,6 +167,70 @@ struct KnownEntry {
     }
 }
 
+/// The distinct users of a resource's links in binary name order (UTF-8 bytes, SQL's order),
+/// for links that arrive in that order (on SQLite they do: read through the links' primary
+/// key). Walking it tells which assigned users have a link, where `Claims.users()` would place
+/// every user in a table: 45M instructions and 30 MB at a million links.
+struct LinkedUsers {
+    private(set) var names: [String] = []
+    /// Where the next lookup starts: lookups in order find their user there or close by.
+    private var cursor = 0
+
+    init(capacity: Int = 0) { names.reserveCapacity(capacity) }
+
+    /// Notes the user of the next link (links come in their users' order).
+    mutating func note(_ user: String) {
+        if names.last != user { names.append(user) }
+    }
+
+    /// Whether each of `users` links an account (quickest when they come in order too).
+    mutating func contain(_ users: [String]) -> [Bool] { users.map { contains($0) } }
+
+    /// Whether `user` is in the list. The user at the cursor is the usual answer; otherwise a
+    /// search between bounds taken from the cursor: the neighbours, steps doubling forward, or
+    /// the whole list.
+    mutating func contains(_ user: String) -> Bool {
+        if cursor < names.count && names[cursor] == user {
+            cursor += 1
+            return true
+        }
+        // names[low] < user <= names[high], with -1 and names.count standing for the ends.
+        var low = -1, high = names.count
+        if cursor > 0 && Self.precedes(names[cursor - 1], user) { low = cursor - 1 }
+        if cursor < names.count {
+            if Self.precedes(user, names[cursor]) {
+                high = cursor
+            } else {
+                low = cursor
+                var step = 1
+                while low + step < names.count && Self.precedes(names[low + step], user) {
+                    low += step
+                    step *= 2
+                }
+                high = Swift.min(low + step, names.count)
+            }
+        }
+        while high - low > 1 {
+            let middle = (low + high) / 2
+            if Self.precedes(names[middle], user) { low = middle } else { high = middle }
+        }
+        let found = high < names.count && names[high] == user
+        cursor = found ? high + 1 : high
+        return found
+    }
+
+    /// Whether `a` sorts before `b` by UTF-8 bytes.
+    static func precedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                for index in 0..<Swift.min(x.count, y.count) where x[index] != y[index] { return x[index] < y[index] }
+                return x.count < y.count
+            }
+        }
+    }
+}
+
 /// The situations of index rows as they are loaded: rows mostly share a few situations, so
 /// each text is parsed once and recognised after by a comparison with the one before.
 struct SituationReader {

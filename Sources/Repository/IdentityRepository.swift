@@ -16,10 +16,12 @@ public protocol IdentityRepository: Sendable {
     /// confirmation rule's user view needs).
     func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate]
     /// Hands `body` (account id, user) of every link to an account on `resource`, or only of the
-    /// accounts `accepting` accepts (a bucket's), as the rows arrive, in no particular order;
-    /// first tells `reserve` how many links the resource has (to size a run's table once).
+    /// accounts `accepting` accepts (a bucket's), as the rows arrive; first tells `reserve` how
+    /// many links the resource has (to size a run's table once). True when the links came in
+    /// the binary order (UTF-8 bytes) of their users, which a run can use; else in no order.
+    @discardableResult
     func forEachLink(on resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
-                     _ body: (_ accountID: String, _ user: String) throws -> Void) throws
+                     _ body: (_ accountID: String, _ user: String) throws -> Void) throws -> Bool
     /// The users that have `resource` assigned but no link to it, in name order (by UTF-8
     /// bytes). `linking`, when given, says of a batch of users whether each links an account of
     /// the resource (a run holds the links in memory); the repository may then read the

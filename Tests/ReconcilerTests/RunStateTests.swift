@@ -16,6 +16,27 @@ import Testing
         }
     }
 
+    /// Linked users noted in binary order answer lookups as a set would: in order (the user at
+    /// the cursor, or a few steps on), out of order, and for names not there, before, between
+    /// and after them; non-ASCII names sort by their bytes.
+    @Test func linkedUsersAnswerAsASetWould() {
+        let binary = { (a: String, b: String) in Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8)) }
+        let linked = (Array(0..<3_000).filter { $0 % 7 != 3 }.map { "user\($0)" } + ["Émile", "Zoë", "ann", "Bob", "émile"]).sorted(by: binary)
+        var users = LinkedUsers(capacity: linked.count)
+        for name in linked { users.note(name); users.note(name) }  // a user linking two accounts is noted twice
+        #expect(users.names == linked)
+        let set = Set(linked)
+        let asked = (Array(0..<3_100).map { "user\($0)" } + ["", "A", "Émile", "Emile", "zz", "émile", "éz", "Bob", "Bobby"]).sorted(by: binary)
+        #expect(users.contain(asked) == asked.map(set.contains))  // in order
+        for _ in 0..<3 {
+            let shuffled = asked.shuffled()
+            #expect(users.contain(shuffled) == shuffled.map(set.contains))
+        }
+        #expect(LinkedUsers.precedes("Zoë", "ann") && LinkedUsers.precedes("zz", "Émile") && !LinkedUsers.precedes("ab", "a"))
+        var none = LinkedUsers()
+        #expect(none.contain(["a", ""]) == [false, false])
+    }
+
     /// Ids keep their positions as the table grows; setting an id again replaces its value.
     @Test func anAccountTableFindsEveryIdAtItsPosition() {
         var table = AccountTable<Int>(capacity: 2)

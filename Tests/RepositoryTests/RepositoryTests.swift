@@ -62,6 +62,24 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(try repository.assignedWithoutLink(on: "Big", linking: nil) == unlinked)
     }
 
+    /// On SQLite, a resource holding most links has them read in the binary order of their
+    /// users, and says so (a run then walks a sorted list of linked users); otherwise they come
+    /// in no promised order, and the repository says that.
+    @Test(arguments: Backend.allCases) func linksSayWhetherTheyComeInTheirUsersOrder(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let names = ["émile", "Zoë", "ann", "Bob", "bob", "Émile", "a"]
+        try repository.saveUsers(names.enumerated().map { User(name: $1, accounts: [AccountLink(resource: "HR", accountID: "h\($0)")]) }
+            + [User(name: "x", accounts: [AccountLink(resource: "LDAP", accountID: "l"), AccountLink(resource: "HR", accountID: "h9")])])
+        var users: [String] = []
+        let ordered = try repository.forEachLink(on: "HR", accepting: nil, reserve: { _ in }) { users.append($1) }
+        #expect(ordered == (backend == .sqlite))
+        #expect(users.sorted() == (names + ["x"]).sorted())
+        if ordered {
+            #expect(users == (names + ["x"]).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        }
+        #expect(try repository.forEachLink(on: "LDAP", accepting: nil, reserve: { _ in }) { _, _ in } == false)
+    }
+
     /// One attribute equal to a value (the common correlation): each user once, however many
     /// of its values match, in binary name order.
     @Test(arguments: Backend.allCases) func anEqualityConditionNamesEachUserOnceInOrder(_ backend: Backend) throws {
