@@ -157,13 +157,11 @@ struct KnownEntry {
     var attributes: [AccountAttribute] { details?.attributes ?? [] }
 
     /// `situation`: what `state.situation` names (`SituationReader`).
-    init(_ state: consuming IndexState, situation: Situation?, attributes: [AccountAttribute] = []) {
+    init(_ state: borrowing IndexState, situation: Situation?, attributes: [AccountAttribute] = []) {
         digest = state.digest
         self.situation = situation
-        // Moved out rather than copied (a copy, then the state's release, per row loaded).
-        owner = state.owner.take()
-        let explanation = state.explanation.take()
-        details = explanation == nil && attributes.isEmpty ? nil : Details(explanation: explanation, attributes: attributes)
+        owner = state.owner
+        details = state.explanation == nil && attributes.isEmpty ? nil : Details(explanation: state.explanation, attributes: attributes)
     }
 }
 

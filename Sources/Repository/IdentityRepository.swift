@@ -39,7 +39,7 @@ public protocol IdentityRepository: Sendable {
     /// Hands `body` what a run compares of every index row of a resource (or of the accounts
     /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
     /// `reserve` is told first how many rows the resource has.
-    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (consuming IndexState) throws -> Void) throws
+    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (borrowing IndexState) throws -> Void) throws
     /// Whether `resource` has any index row (one index seek): a run that finds none is the
     /// resource's first, and records every account it reads.
     func hasIndexRows(resource: String) throws -> Bool

@@ -208,7 +208,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                             _ body: (String, String) throws -> Void) throws -> Bool {
         try database.read { db in
             let filter = try Self.resourceFilter(db, table: "links", resource: resource, reserve: reserve)
-            let order = byUser(filter, "links")
+            let order = inKeyOrder(filter, key: "\"user\", resource, account_id")
             try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE \(filter)\(order)", [.text(resource)]) { row in
                 let accountID = row.text(0)
                 if accepting?(accountID) ?? true { try body(accountID, row.text(1)) }
@@ -217,13 +217,12 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
-    /// On SQLite, reading most of `table` (links or assignments), the rows are read through its
-    /// primary key, which starts with the user and holds every column: as fast as the table
-    /// itself, and in user order, which lets a run tell linked users by walking a sorted list.
-    /// Empty (no order) otherwise.
-    private func byUser(_ filter: String, _ table: String) -> String {
-        guard database.dialect == .sqlite, filter == Self.wholeTableFilter else { return "" }
-        return table == "links" ? " ORDER BY \"user\", resource, account_id" : " ORDER BY \"user\", resource"
+    /// On SQLite, reading most of a table of links or assignments, the rows are read through
+    /// its primary key `key`, which starts with the user and holds every column: as fast as the
+    /// table itself, and in user order, which lets a run tell linked users by walking a sorted
+    /// list. Empty (no order) otherwise.
+    private func inKeyOrder(_ filter: String, key: String) -> String {
+        database.dialect == .sqlite && filter == Self.wholeTableFilter ? " ORDER BY \(key)" : ""
     }
 
     /// On SQLite with `linking`, the resource's assignments are read in one pass and filtered
@@ -244,7 +243,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                 batch.removeAll(keepingCapacity: true)
             }
             let filter = try Self.resourceFilter(db, table: "assignments", resource: resource, reserve: { _ in }, counting: false)
-            try db.forEachRow("SELECT \"user\" FROM assignments WHERE \(filter)\(byUser(filter, "assignments"))", [.text(resource)]) { row in
+            try db.forEachRow("SELECT \"user\" FROM assignments WHERE \(filter)\(inKeyOrder(filter, key: "\"user\", resource"))", [.text(resource)]) { row in
                 batch.append(row.text(0))
                 if batch.count == 256 { keepUnlinked() }
             }
@@ -278,7 +277,7 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     }
 
     public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
-                                  _ body: (consuming IndexState) throws -> Void) throws {
+                                  _ body: (borrowing IndexState) throws -> Void) throws {
         try database.read { db in
             let filter = try Self.resourceFilter(db, table: "account_index", resource: resource, reserve: reserve)
             var situation = ""  // rows mostly repeat the situation of the row before
