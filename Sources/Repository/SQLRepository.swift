@@ -207,9 +207,9 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     public func forEachLink(on resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
                             _ body: (String, String) throws -> Void) throws -> Bool {
         try database.read { db in
-            let filter = try Self.resourceFilter(db, table: "links", resource: resource, reserve: reserve)
-            let order = inKeyOrder(filter, key: "\"user\", resource, account_id")
-            try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE \(filter)\(order)", [.text(resource)]) { row in
+            let rows = try Self.resourceRows(db, table: "links", resource: resource, reserve: reserve)
+            let order = inKeyOrder(rows, key: "\"user\", resource, account_id")
+            try db.forEachRow("SELECT account_id, \"user\" FROM links WHERE \(rows.condition(database.dialect))\(order)", [.text(resource)]) { row in
                 let accountID = row.text(0)
                 if accepting?(accountID) ?? true { try body(accountID, row.text(1)) }
             }
@@ -221,8 +221,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     /// its primary key `key`, which starts with the user and holds every column: as fast as the
     /// table itself, and in user order, which lets a run tell linked users by walking a sorted
     /// list. Empty (no order) otherwise.
-    private func inKeyOrder(_ filter: String, key: String) -> String {
-        database.dialect == .sqlite && filter == Self.wholeTableFilter ? " ORDER BY \(key)" : ""
+    private func inKeyOrder(_ rows: ResourceRows, key: String) -> String {
+        database.dialect == .sqlite && rows != .few ? " ORDER BY \(key)" : ""
     }
 
     /// On SQLite with `linking`, the resource's assignments are read in one pass and filtered
@@ -242,8 +242,9 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
                 for (user, linked) in zip(batch, linking(batch)) where !linked { users.append(user) }
                 batch.removeAll(keepingCapacity: true)
             }
-            let filter = try Self.resourceFilter(db, table: "assignments", resource: resource, reserve: { _ in }, counting: false)
-            try db.forEachRow("SELECT \"user\" FROM assignments WHERE \(filter)\(inKeyOrder(filter, key: "\"user\", resource"))", [.text(resource)]) { row in
+            let rows = try Self.resourceRows(db, table: "assignments", resource: resource, reserve: { _ in }, counting: false)
+            let order = inKeyOrder(rows, key: "\"user\", resource")
+            try db.forEachRow("SELECT \"user\" FROM assignments WHERE \(rows.condition(database.dialect))\(order)", [.text(resource)]) { row in
                 batch.append(row.text(0))
                 if batch.count == 256 { keepUnlinked() }
             }
@@ -268,8 +269,8 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let columns = attributes ? Self.entryColumns
             : "resource, account_id, owner, situation, '[]' AS attributes, digest, last_seen, last_reconciled, explanation"
         try database.read { db in
-            let filter = try Self.resourceFilter(db, table: "account_index", resource: resource, reserve: reserve)
-            try db.forEachRow("SELECT \(columns) FROM account_index_swept WHERE \(filter)", [.text(resource)]) { row in
+            let rows = try Self.resourceRows(db, table: "account_index", resource: resource, reserve: reserve)
+            try db.forEachRow("SELECT \(columns) FROM account_index_swept WHERE \(rows.condition(database.dialect))", [.text(resource)]) { row in
                 guard accepting?(row.text(1)) ?? true else { return }
                 try body(Self.entry(row))
             }
@@ -279,9 +280,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
                                   _ body: (borrowing IndexState) throws -> Void) throws {
         try database.read { db in
-            let filter = try Self.resourceFilter(db, table: "account_index", resource: resource, reserve: reserve)
+            let rows = try Self.resourceRows(db, table: "account_index", resource: resource, reserve: reserve)
             var situation = ""  // rows mostly repeat the situation of the row before
-            try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(filter)", [.text(resource)]) { row in
+            try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(rows.condition(database.dialect))",
+                              [.text(resource)]) { row in
                 let accountID = row.text(0)
                 guard accepting?(accountID) ?? true else { return }
                 situation = row.text(2, reusing: situation)
@@ -291,15 +293,15 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
-    /// The condition selecting `resource`'s rows of `table` (bound to one argument); `reserve`
-    /// is told how many there are, counted once (at a million rows a count takes 30-70 ms).
-    /// When they are most of the table, the condition is one no index can answer, so that the
-    /// rows are read in one pass in storage order: through an index they would be read in index
-    /// order, each from wherever it is stored (on SQLite at a million rows, 4.3 s against 0.7 s).
-    /// When no other resource has rows in the table (a deployment's one large resource), two
-    /// index seeks say so, and the rows are counted only when `reserve` is to be told.
-    private static func resourceFilter(_ db: any SQLConnection, table: String, resource: String, reserve: (Int) -> Void,
-                                       counting: Bool = true) throws -> String {
+    /// How a statement selects `resource`'s rows of `table`; `reserve` is told how many there
+    /// are, counted once (at a million rows a count takes 30-70 ms). When they are most of the
+    /// table, the rows are read in one pass in storage order: through an index they would be
+    /// read in index order, each from wherever it is stored (on SQLite at a million rows, 4.3 s
+    /// against 0.7 s). When no other resource has rows in the table (a deployment's one large
+    /// resource), two index seeks say so, and the rows are counted only when `reserve` is to be
+    /// told.
+    private static func resourceRows(_ db: any SQLConnection, table: String, resource: String, reserve: (Int) -> Void,
+                                     counting: Bool = true) throws -> ResourceRows {
         let othersExist = try db.row("""
             SELECT CASE WHEN EXISTS (SELECT 1 FROM \(table) WHERE resource < ?) OR EXISTS (SELECT 1 FROM \(table) WHERE resource > ?)
             THEN 1 ELSE 0 END
@@ -307,16 +309,34 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         let count = { try db.row("SELECT count(*) FROM \(table)")?.int(0) ?? 0 }
         guard othersExist else {
             if counting { reserve(Int(try count())) }
-            return wholeTableFilter
+            return .wholeTable
         }
         let all = try count()
         let matching = try db.row("SELECT count(*) FROM \(table) WHERE resource = ?", .text(resource))?.int(0) ?? 0
         reserve(Int(matching))
-        return matching * 4 > all ? wholeTableFilter : "resource = ?"
+        return matching * 4 > all ? .mostOfTable : .few
     }
 
-    /// The condition of `resourceFilter` that reads the whole table.
-    private static let wholeTableFilter = "{unindexed resource} = ?"
+    /// How a statement selects one resource's rows of a table (`resourceRows`).
+    private enum ResourceRows {
+        /// The table holds no other resource's rows.
+        case wholeTable
+        /// Most of the table is the resource's.
+        case mostOfTable
+        /// A small part of the table is the resource's.
+        case few
+
+        /// The condition, bound to the resource's name as its one argument. For a whole table,
+        /// on SQLite, one the statement tests once, not on every row (at a million rows, a
+        /// column read and a comparison each); for most of one, a condition no index can answer.
+        func condition(_ dialect: SQLDialect) -> String {
+            switch self {
+            case .wholeTable where dialect == .sqlite: "? IS NOT NULL"
+            case .wholeTable, .mostOfTable: "{unindexed resource} = ?"
+            case .few: "resource = ?"
+            }
+        }
+    }
 
     public func hasIndexRows(resource: String) throws -> Bool {
         try database.read { db in try db.row("SELECT 1 FROM account_index WHERE resource = ? LIMIT 1", .text(resource)) != nil }

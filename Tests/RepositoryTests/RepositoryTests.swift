@@ -78,6 +78,14 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
             #expect(users == (names + ["x"]).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
         }
         #expect(try repository.forEachLink(on: "LDAP", accepting: nil, reserve: { _ in }) { _, _ in } == false)
+        // The only resource with links: every row is its own, tested for none.
+        let alone = try makeRepository(backend)
+        try alone.saveUsers(names.enumerated().map { User(name: $1, accounts: [AccountLink(resource: "HR", accountID: "h\($0)")]) })
+        var reserved: [Int] = []
+        users = []
+        #expect(try alone.forEachLink(on: "HR", accepting: { $0 != "h1" }, reserve: { reserved.append($0) }) { users.append($1) } == (backend == .sqlite))
+        #expect(reserved == [names.count] && users.sorted() == names.filter { $0 != "Zoë" }.sorted())
+        #expect(try alone.forEachLink(on: "LDAP", accepting: nil, reserve: { _ in }) { _, _ in Issue.record("LDAP has no links") } == false)
     }
 
     /// One attribute equal to a value (the common correlation): each user once, however many
