@@ -217,10 +217,10 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
-    /// On SQLite, reading most of a table of links or assignments, the rows are read through
-    /// its primary key `key`, which starts with the user and holds every column: as fast as the
-    /// table itself, and in user order, which lets a run tell linked users by walking a sorted
-    /// list. Empty (no order) otherwise.
+    /// On SQLite, reading all or most of a table of links or assignments, the rows are read
+    /// through its primary key `key`, which starts with the user and holds every column: as
+    /// fast as the table itself, and in user order, which lets a run tell linked users by
+    /// walking a sorted list. Empty (no order) otherwise.
     private func inKeyOrder(_ rows: ResourceRows, key: String) -> String {
         database.dialect == .sqlite && rows != .few ? " ORDER BY \(key)" : ""
     }
