@@ -184,49 +184,30 @@ struct LinkedUsers {
     /// Whether each of `users` links an account (quickest when they come in order too).
     mutating func contain(_ users: [String]) -> [Bool] { users.map { contains($0) } }
 
-    /// Whether `user` is in the list. The user at the cursor is the usual answer; otherwise a
-    /// search between bounds taken from the cursor: the neighbours, steps doubling forward, or
-    /// the whole list.
+    /// Whether `user` is in the list. The user at the cursor is the usual answer; a user that
+    /// falls between the cursor's neighbours is not there; otherwise the list is halved.
     mutating func contains(_ user: String) -> Bool {
         if cursor < names.count && names[cursor] == user {
             cursor += 1
             return true
         }
-        // names[low] < user <= names[high], with -1 and names.count standing for the ends.
-        var low = -1, high = names.count
-        if cursor > 0 && Self.precedes(names[cursor - 1], user) { low = cursor - 1 }
-        if cursor < names.count {
-            if Self.precedes(user, names[cursor]) {
-                high = cursor
-            } else {
-                low = cursor
-                var step = 1
-                while low + step < names.count && Self.precedes(names[low + step], user) {
-                    low += step
-                    step *= 2
-                }
-                high = Swift.min(low + step, names.count)
-            }
+        // The first name not before `user` is at an index in low...high.
+        var low = 0, high = names.count
+        if cursor > 0 {
+            if Self.precedes(names[cursor - 1], user) { low = cursor } else { high = cursor - 1 }
         }
-        while high - low > 1 {
+        if cursor < names.count && Self.precedes(user, names[cursor]) { high = Swift.min(high, cursor) }
+        while low < high {
             let middle = (low + high) / 2
-            if Self.precedes(names[middle], user) { low = middle } else { high = middle }
+            if Self.precedes(names[middle], user) { low = middle + 1 } else { high = middle }
         }
-        let found = high < names.count && names[high] == user
-        cursor = found ? high + 1 : high
+        let found = low < names.count && names[low] == user
+        cursor = found ? low + 1 : low
         return found
     }
 
-    /// Whether `a` sorts before `b` by UTF-8 bytes.
-    static func precedes(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                for index in 0..<Swift.min(x.count, y.count) where x[index] != y[index] { return x[index] < y[index] }
-                return x.count < y.count
-            }
-        }
-    }
+    /// Whether `a` sorts before `b` by UTF-8 bytes (the order SQL gives text).
+    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 }
 
 /// The situations of index rows as they are loaded: rows mostly share a few situations, so

@@ -25,6 +25,8 @@ import Testing
         var users = LinkedUsers(capacity: linked.count)
         for name in linked { users.note(name); users.note(name) }  // a user linking two accounts is noted twice
         #expect(users.names == linked)
+        var fresh = users  // first asked for a name in the middle, then one before it
+        #expect(fresh.contains(linked[linked.count / 2]) && fresh.contains(linked[3]) && !fresh.contains("user3"))
         let set = Set(linked)
         let asked = (Array(0..<3_100).map { "user\($0)" } + ["", "A", "Émile", "Emile", "zz", "émile", "éz", "Bob", "Bobby"]).sorted(by: binary)
         #expect(users.contain(asked) == asked.map(set.contains))  // in order
