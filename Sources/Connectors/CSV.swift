@@ -74,7 +74,7 @@ public struct CSVReader {
         file = nil
         buffer = bytes
         atEnd = true
-        bufferIsASCII = Self.isASCII(bytes)
+        bufferIsASCII = bytes.withUnsafeBytes(isASCII)
     }
 
     /// The next record, or nil at the end of the input.
@@ -135,23 +135,7 @@ public struct CSVReader {
         buffer.removeSubrange(0..<position)
         position = 0
         atEnd = try file.append(to: &buffer)
-        bufferIsASCII = Self.isASCII(buffer)
-    }
-
-    /// Whether every byte is below 0x80, looked at eight at a time.
-    private static func isASCII(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { raw in
-            var bits: UInt64 = 0, index = 0
-            while index + 8 <= raw.count {
-                bits |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                index += 8
-            }
-            while index < raw.count {
-                bits |= UInt64(raw[index])
-                index += 1
-            }
-            return bits & 0x8080_8080_8080_8080 == 0
-        }
+        bufferIsASCII = buffer.withUnsafeBytes(isASCII)
     }
 
     private enum Outcome {
@@ -305,7 +289,7 @@ public struct CSVCells: Sendable, CSVFields {
     /// Adds a field of text that may not be UTF-8 (a database's), repaired as a string made
     /// of it would be (each invalid sequence becoming U+FFFD).
     mutating func append(repairing field: UnsafeBufferPointer<UInt8>) {
-        if field.allSatisfy({ $0 < 0x80 }) || String(validating: field, as: UTF8.self) != nil {
+        if isASCII(UnsafeRawBufferPointer(field)) || String(validating: field, as: UTF8.self) != nil {
             bytes.append(contentsOf: field)
         } else {
             bytes.append(contentsOf: String(decoding: field, as: UTF8.self).utf8)
@@ -325,6 +309,20 @@ public struct CSVCells: Sendable, CSVFields {
         bytes.append(contentsOf: field)
         ends.append(bytes.count)
     }
+}
+
+/// Whether every byte is below 0x80, looked at eight at a time.
+func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
+    var bits: UInt64 = 0, index = 0
+    while index + 8 <= raw.count {
+        bits |= raw.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+        index += 8
+    }
+    while index < raw.count {
+        bits |= UInt64(raw[index])
+        index += 1
+    }
+    return bits & 0x8080_8080_8080_8080 == 0
 }
 
 /// A file read a chunk at a time; closed when the last reader using it goes.

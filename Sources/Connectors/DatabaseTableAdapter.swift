@@ -67,9 +67,9 @@ public struct DatabaseTableAdapter: ResourceAdapter, CellCoding {
             try queue.read { db in
                 let schema = try TableSchema(db, adapter: self)
                 let statement = try db.makeStatement(sql: schema.selectByID)
-                let rows = try Row.fetchCursor(statement, arguments: [id])
+                try statement.setArguments([id])
                 var cells = CSVCells(), ids: [String] = []
-                while let row = try rows.next() { ids.append(try schema.appendRow(on: statement, row: row, to: &cells, adapter: self)) }
+                while try step(statement, db) { ids.append(try schema.appendRow(of: statement, to: &cells, adapter: self)) }
                 guard ids.count < 2 else {
                     throw AdapterError(resource: name, message: "the account id is in more than one row", accountID: id)
                 }
@@ -174,6 +174,19 @@ public struct DatabaseTableAdapter: ResourceAdapter, CellCoding {
         return try databaseAccess { try DatabaseQueue(path: file, configuration: configuration) }
     }
 
+    /// Steps `statement` (its arguments set) to its next row; false when it has no more. Rows are
+    /// stepped through SQLite directly rather than a GRDB cursor: a stream steps every row of the
+    /// table.
+    fileprivate func step(_ statement: Statement, _ db: Database) throws -> Bool {
+        switch sqlite3_step(statement.sqliteStatement) {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        case let code:
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: statement.sql)
+        }
+    }
+
     /// Runs `body`, turning an SQLite error into an `AdapterError` (about `account` when given).
     func databaseAccess<T>(account: String? = nil, _ body: () throws -> T) throws -> T {
         do {
@@ -246,9 +259,10 @@ private struct TableSchema: Sendable {
         columnOfLowercasedName[name.lowercased()]
     }
 
-    /// The columns as text, then the page key as stored.
+    /// The columns, then the page key. Columns are read as text by `appendRow`, which SQLite
+    /// converts as `CAST(column AS TEXT)` would.
     private var selection: String {
-        (columns.map { "CAST(\(quoted($0)) AS TEXT)" } + pageKey.map(quoted)).joined(separator: ", ")
+        (columns + pageKey).map(quoted).joined(separator: ", ")
     }
 
     var selectByID: String { "SELECT \(selection) FROM \(quotedTable) WHERE \(quoted(idColumn)) = ? LIMIT 2" }
@@ -266,9 +280,9 @@ private struct TableSchema: Sendable {
         return "SELECT \(selection) FROM \(quotedTable)\(filter) ORDER BY \(key) LIMIT \(limit)"
     }
 
-    /// The page key of a row read with `selection`.
-    func pageKey(of row: Row) -> [DatabaseValue] {
-        (columns.count..<columns.count + pageKey.count).map { row[$0] }
+    /// The page key of the row `statement` (run with `selection`) stands on.
+    func pageKey(of statement: Statement) -> [DatabaseValue] {
+        (columns.count..<columns.count + pageKey.count).map { DatabaseValue(sqliteStatement: statement.sqliteStatement, index: Int32($0)) }
     }
 
     /// How the stream's rows (`selection`'s first columns) are laid out.
@@ -279,7 +293,7 @@ private struct TableSchema: Sendable {
     /// Appends the columns of the row `statement` (run with `selection`) stands on to `cells`,
     /// their text read from SQLite directly (NULL as empty); returns the account id. Nothing
     /// is decoded through GRDB's generic values: a stream reads every row of the table.
-    func appendRow(on statement: Statement, row: Row, to cells: inout CSVCells, adapter: DatabaseTableAdapter) throws -> String {
+    func appendRow(of statement: Statement, to cells: inout CSVCells, adapter: DatabaseTableAdapter) throws -> String {
         let handle = statement.sqliteStatement
         for index in columns.indices {
             let text = sqlite3_column_text(handle, Int32(index))
@@ -287,7 +301,7 @@ private struct TableSchema: Sendable {
         }
         let id = cells.text(of: cells.count - columns.count + idIndex)
         guard !id.isEmpty else {
-            let key = zip(pageKey, pageKey(of: row)).map { "\($0) \($1)" }.joined(separator: ", ")
+            let key = zip(pageKey, pageKey(of: statement)).map { "\($0) \($1)" }.joined(separator: ", ")
             throw AdapterError(resource: adapter.name, message: "the row with \(key) has no account id")
         }
         return id
@@ -347,14 +361,16 @@ private struct TableAccounts: AccountStream {
             try queue.read { db in
                 var cells = CSVCells(), firstCells = [0], ids: [String] = []
                 var key: [DatabaseValue]?
-                let statement = try db.makeStatement(sql: sql)
-                let rows = try Row.fetchCursor(statement, arguments: arguments)
-                while let row = try rows.next() {
-                    ids.append(try schema.appendRow(on: statement, row: row, to: &cells, adapter: adapter))
+                let statement = try db.cachedStatement(sql: sql)
+                try statement.setArguments(arguments)
+                // A page left by an error must not hold its snapshot in the cached statement.
+                defer { sqlite3_reset(statement.sqliteStatement) }
+                while try adapter.step(statement, db) {
+                    ids.append(try schema.appendRow(of: statement, to: &cells, adapter: adapter))
                     firstCells.append(cells.count)
                     // A full page's last row is where the next page starts; a page that is not
                     // full is the last.
-                    if ids.count == adapter.pageSize { key = schema.pageKey(of: row) }
+                    if ids.count == adapter.pageSize { key = schema.pageKey(of: statement) }
                 }
                 return (RowBatch(layout: layout, cells: cells, firstCells: firstCells), ids, key)
             }

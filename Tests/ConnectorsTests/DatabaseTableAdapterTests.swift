@@ -131,6 +131,19 @@ private func rows(_ file: String, _ sql: String) throws -> [[String?]] {
         }
     }
 
+    /// The stream keeps its compiled statement from page to page; a page that fails must not
+    /// leave it mid-table, where it would keep the file's read lock and stop every writer.
+    @Test func aFailedPageHoldsNoLock() throws {
+        try withDatabase(schema + "INSERT INTO users (uid, name) VALUES (NULL, 'x');") { file throws in
+            var stream = try adapter(file).accounts()
+            #expect(throws: AdapterError.self) { while try stream.next() != nil {} }
+            var configuration = Configuration()
+            configuration.busyMode = .immediateError
+            try DatabaseQueue(path: file, configuration: configuration).write { try $0.execute(sql: "DELETE FROM users WHERE uid IS NULL") }
+            withExtendedLifetime(stream) {}
+        }
+    }
+
     @Test func modifiedSinceListsTheChangedRows() throws {
         try withDatabase { file throws in
             var stream = try adapter(file).accounts(modifiedSince: "2026-02-01")
