@@ -380,7 +380,7 @@ struct ReconciliationRun {
                                      accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
         // An id has one row: the rows are appended as they come and placed in the table at the end.
         var known = AccountTable<KnownEntry>()
-        let reserve = { (count: Int) in known = AccountTable(capacity: expectedCount(of: count, share: share)) }
+        let reserve = { (count: Int) in known = AccountTable.unplaced(capacity: expectedCount(of: count, share: share)) }
         var situations = SituationReader()
         if attributes {
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {

@@ -134,34 +134,46 @@ struct SeenAccounts {
 /// What the previous runs left in the Account Index about one account, in the few bytes a run
 /// compares (a run over a million accounts holds one per account).
 struct KnownEntry {
-    var digest: StoredDigest
+    /// The digest, when it is a number (as the engine writes them); 0 when it is a text.
+    private let digestNumber: UInt64
     /// Nil for a situation this version does not know (it then counts as changed).
-    var situation: Situation?
-    var owner: String?
-    /// The explanation and attributes, which most rows lack, kept apart: in each entry they
-    /// took 24 of 64 bytes (at a million rows, 16 MB to fault in and free on every run).
+    let situation: Situation?
+    let owner: String?
+    /// What most rows lack, kept apart: the explanation and attributes (in each entry they took
+    /// 24 of 64 bytes, at a million rows 16 MB to fault in and free on every run), and a digest
+    /// that is not a number (as an enum beside the situation it took 8 bytes more an entry).
     private let details: Details?
 
     private final class Details: Sendable {
         let explanation: String?
         let attributes: [AccountAttribute]
+        let textDigest: String?
 
-        init(explanation: String?, attributes: [AccountAttribute]) {
+        init(explanation: String?, attributes: [AccountAttribute], textDigest: String?) {
             self.explanation = explanation
             self.attributes = attributes
+            self.textDigest = textDigest
         }
     }
 
+    var digest: StoredDigest { details?.textDigest.map { .text($0) } ?? .number(digestNumber) }
     var explanation: String? { details?.explanation }
     /// Only when the policy reconciles attributes.
     var attributes: [AccountAttribute] { details?.attributes ?? [] }
 
     /// `situation`: what `state.situation` names (`SituationReader`).
     init(_ state: borrowing IndexState, situation: Situation?, attributes: [AccountAttribute] = []) {
-        digest = state.digest
         self.situation = situation
         owner = state.owner
-        details = state.explanation == nil && attributes.isEmpty ? nil : Details(explanation: state.explanation, attributes: attributes)
+        var textDigest: String?
+        switch state.digest {
+        case .number(let number): digestNumber = number
+        case .text(let text):
+            digestNumber = 0
+            textDigest = text
+        }
+        details = state.explanation == nil && attributes.isEmpty && textDigest == nil ? nil
+            : Details(explanation: state.explanation, attributes: attributes, textDigest: textDigest)
     }
 }
 

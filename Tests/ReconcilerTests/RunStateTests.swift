@@ -1,4 +1,5 @@
 import Deployment
+import Repository
 import Testing
 @testable import Reconciler
 
@@ -76,7 +77,7 @@ import Testing
     /// Ids appended unplaced are found once placed, at their positions, and the table goes on
     /// growing as usual afterwards.
     @Test func idsAppendedUnplacedAreFoundOncePlaced() {
-        var table = AccountTable<Int>(capacity: 10)
+        var table = AccountTable<Int>.unplaced(capacity: 10)
         for number in 0..<5000 { table.appendUnplaced("id\(number)", number) }
         #expect(table.position(of: "id1") == nil && table.count == 5000)
         table.placeAll()
@@ -90,6 +91,19 @@ import Testing
         var misses: [Int] = []
         for number in 0..<9000 where table.position(of: "id\(number)") != number { misses.append(number) }
         #expect(misses.isEmpty && table.count == 9000, "\(misses.count) misses from \(misses.first ?? -1), count \(table.count)")
+    }
+
+    /// An index row's digest comes back as the row held it, a number or a text, with or
+    /// without an explanation; the entry stays 40 bytes (a million of them are loaded into
+    /// fresh memory on every run).
+    @Test func knownEntriesKeepTheRowsDigest() {
+        let rows: [(StoredDigest, String?)] = [(.number(0), nil), (.number(.max), "why"), (.text("legacy"), nil), (.text(""), "why")]
+        for (digest, explanation) in rows {
+            let state = IndexState(accountID: "a", owner: "u", situation: "CONFIRMED", digest: digest, explanation: explanation)
+            let entry = KnownEntry(state, situation: .confirmed)
+            #expect(entry.digest == digest && entry.explanation == explanation && entry.owner == "u" && entry.situation == .confirmed)
+        }
+        #expect(MemoryLayout<KnownEntry>.stride == 40)
     }
 
     /// Links added through a batch make the same claims as links added one by one.
