@@ -19,18 +19,50 @@ struct Correlator: Sendable {
     /// Whether outcomes carry how they were reached (explainSituation).
     let explaining: Bool
 
-    /// The correlation rule's candidates for `streamed`, less those the confirmation rule rejects.
-    func correlate(_ streamed: StreamedAccount) throws -> Outcome {
+    /// The correlation rule's candidates for each of `accounts`, less those the confirmation
+    /// rule rejects. The rules run per account; the candidates of all of them are read from
+    /// the repository together. An account whose rule fails has that error as its result, and
+    /// a failed read is every account's.
+    func correlate(_ accounts: [StreamedAccount]) -> [Result<Outcome, any Error>] {
+        let questions = accounts.map { streamed in Result { try ask(streamed) } }
+        let requests = questions.compactMap { try? $0.get().request }
+        let answers: [[Candidate]]
+        do {
+            answers = try repository.correlationCandidates(for: requests, withUsers: confirmationRule != nil)
+            guard answers.count == requests.count else { throw EngineError("the repository answered \(answers.count) of \(requests.count) correlations") }
+        } catch {
+            return questions.map { question in Result { _ = try question.get(); throw error } }
+        }
+        // A question that failed has no answer: `get()` throws before the next one is taken.
+        var next = answers.makeIterator()
+        return questions.map { question in Result { try outcome(question.get(), next.next()!) } }
+    }
+
+    /// One account's correlation up to the repository read: its rule's result as a request.
+    private struct Question {
+        let streamed: StreamedAccount
+        let account: Account
+        let accountValue: Value
+        let request: CorrelationRequest
+        let notes: [String]
+    }
+
+    private func ask(_ streamed: StreamedAccount) throws -> Question {
         let account = streamed.account
         let accountValue = Values.account(account)
         guard let correlation = correlationCall else {
             throw EngineError("no rule named '\(correlationRule)' is loaded")
         }
         let result = try correlation.call(accountValue)
-        var notes: [String] = []
-        if explaining { notes.append("correlation rule '\(correlationRule)' returned \(ValueJSON.encode(result))") }
-        // With a confirmation rule, the candidates come with their user views' ingredients.
-        let found = try resolveCandidates(result, withUsers: confirmationRule != nil)
+        let notes = explaining ? ["correlation rule '\(correlationRule)' returned \(ValueJSON.encode(result))"] : []
+        return Question(streamed: streamed, account: account, accountValue: accountValue, request: try request(result), notes: notes)
+    }
+
+    /// The outcome of `question` given the candidates the repository found for it (with their
+    /// user views' ingredients when there is a confirmation rule).
+    private func outcome(_ question: Question, _ found: [Candidate]) throws -> Outcome {
+        let (streamed, account, accountValue) = (question.streamed, question.account, question.accountValue)
+        var notes = question.notes
         var candidates = found.map(\.name)
         if explaining { notes.append(candidates.isEmpty ? "no candidate users" : "candidates: \(candidates.joined(separator: ", "))") }
         var users: [String: User] = [:]
@@ -62,8 +94,8 @@ struct Correlator: Sendable {
     }
 
     /// A correlation result as the users it names: names, AttributeConditions (AND-ed) or an
-    /// attribute map (each `equals`), read in one go (with each user when `withUsers`).
-    private func resolveCandidates(_ result: Value, withUsers: Bool) throws -> [Candidate] {
+    /// attribute map (each `equals`).
+    private func request(_ result: Value) throws -> CorrelationRequest {
         var names: [String] = []
         var conditions: [UserCondition] = []
         func add(_ item: Value) throws {
@@ -82,6 +114,6 @@ struct Correlator: Sendable {
             }
         }
         try add(result)
-        return try repository.correlationCandidates(names: names, conditions: conditions, withUsers: withUsers)
+        return CorrelationRequest(names: names, conditions: conditions)
     }
 }

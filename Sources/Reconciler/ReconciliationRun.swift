@@ -53,6 +53,9 @@ struct ReconciliationRun {
     /// of 8,192 took 12% off a first run and 15-20% off an unchanged one, and 10% of their
     /// processor time, against 2,048 (peak memory +5-10 MB); 16,384 gained nothing more.
     private static let windowSize = 8192
+    /// Accounts correlated together, their candidates read in one transaction: few enough that
+    /// a window's batches keep every core busy (5% of a window is 400 accounts to correlate).
+    private static let correlationBatch = 32
     /// Index and history rows written per transaction: each commit rewrites the pages it
     /// touched, so larger batches write less. A killed run loses the batches not yet committed
     /// (the one being made and those queued behind the writer, five at most); the index stays
@@ -474,7 +477,10 @@ struct ReconciliationRun {
         let unclaimed = window.indices.filter { claimed[$0] == nil }.map { window[$0].account }
         guard !unclaimed.isEmpty else { return ClassifiedWindow(accounts: window, claimed: claimed, correlated: nil) }
         let correlator = correlator
-        let correlated = Background { mapOnAllCores(unclaimed) { account in Result { try correlator.correlate(account) } } }
+        let batches = stride(from: 0, to: unclaimed.count, by: Self.correlationBatch).map {
+            Array(unclaimed[$0..<Swift.min($0 + Self.correlationBatch, unclaimed.count)])
+        }
+        let correlated = Background { mapOnAllCores(batches, minimumPerCore: 1) { correlator.correlate($0) }.flatMap { $0 } }
         return ClassifiedWindow(accounts: window, claimed: claimed, correlated: correlated)
     }
 

@@ -10,11 +10,12 @@ public protocol IdentityRepository: Sendable {
     func user(named name: String) throws -> User?
     func existingUsers(_ names: [String]) throws -> [String]
     func findUsers(_ conditions: [UserCondition]) throws -> [String]
-    /// A correlation's candidates, read together: the users `names` names that exist, or the
-    /// users matching every condition (with names as well, the named users that match), by
-    /// name; with `withUsers`, each with its user record and the index rows it owns (what a
+    /// The candidates of each correlation in `requests`, read in one transaction (a run asks
+    /// for a few dozen accounts' at a time): the users a request names that exist, or the users
+    /// matching every condition (with names as well, the named users that match), by name;
+    /// with `withUsers`, each with its user record and the index rows it owns (what a
     /// confirmation rule's user view needs).
-    func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate]
+    func correlationCandidates(for requests: [CorrelationRequest], withUsers: Bool) throws -> [[Candidate]]
     /// Hands `body` (account id, user) of every link to an account on `resource`, or only of the
     /// accounts `accepting` accepts (a bucket's), as the rows arrive; first tells `reserve` how
     /// many links the resource has (to size a run's table once). True when the links came in
@@ -94,6 +95,11 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
+    /// One correlation's candidates (`correlationCandidates(for:withUsers:)`).
+    public func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate] {
+        try correlationCandidates(for: [CorrelationRequest(names: names, conditions: conditions)], withUsers: withUsers)[0]
+    }
+
     /// (account id, user) of every link to an account on `resource`, by account id then user.
     public func links(on resource: String) throws -> [(accountID: String, user: String)] {
         var links: [(accountID: String, user: String)] = []

@@ -54,6 +54,18 @@ public struct UserCondition: Sendable, Hashable {
     }
 }
 
+/// What a correlation rule asked of the repository for one account: users by name, users
+/// matching conditions, or both.
+public struct CorrelationRequest: Sendable, Hashable {
+    public var names: [String]
+    public var conditions: [UserCondition]
+
+    public init(names: [String], conditions: [UserCondition]) {
+        self.names = names
+        self.conditions = conditions
+    }
+}
+
 /// What a reconciliation run compares of an Account Index row: its owner, situation, digest
 /// and explanation, without the attributes and times.
 public struct IndexState: Sendable, Hashable {

@@ -158,6 +158,16 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
             }
         }
         #expect(try repository.correlationCandidates(names: [], conditions: example, withUsers: true).map(\.name) == ["alice", "Émile"])
+        // Several correlations read together answer each as it would be answered alone, in order.
+        let requests = [CorrelationRequest(names: [], conditions: example), CorrelationRequest(names: [], conditions: []),
+                        CorrelationRequest(names: ["albert", "nobody"], conditions: []),
+                        CorrelationRequest(names: [], conditions: [UserCondition(attribute: "dept", op: .equals, operand: "Ops")])]
+        for withUsers in [false, true] {
+            let together = try repository.correlationCandidates(for: requests, withUsers: withUsers)
+            let alone = try requests.map { try repository.correlationCandidates(names: $0.names, conditions: $0.conditions, withUsers: withUsers) }
+            #expect(together == alone && together.map { $0.map(\.name) } == [["alice", "Émile"], [], ["albert"], ["alice"]])
+        }
+        #expect(try repository.correlationCandidates(for: [], withUsers: true).isEmpty)
     }
 
     /// Rows prepared outside the transaction (what a run's writing thread gets) are written
