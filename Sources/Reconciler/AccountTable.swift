@@ -154,35 +154,23 @@ struct AccountTable<Value> {
         values.append(value)
     }
 
-    /// Appends the ids and values of `other`, unplaced (see `appendUnplaced`).
-    mutating func appendUnplaced(contentsOf other: AccountTable) {
-        ids.append(contentsOf: other.ids)
-        values.append(contentsOf: other.values)
-    }
-
-    /// Places the ids `appendUnplaced` left, growing the table as needed; false when an id
-    /// was there twice (only one of the two is then found).
-    @discardableResult
-    mutating func placeAll() -> Bool {
+    /// Places the ids `appendUnplaced` left, growing the table as needed.
+    mutating func placeAll() {
         var size = slots.count
         while ids.count * 2 > size { size *= 2 }
-        return place(size: size)
+        place(size: size)
     }
 
     private mutating func grow() { place(size: slots.count * 2) }
 
     /// Places every id afresh in a table of `size` slots, asking for the slot of the id a few
     /// places ahead of the one being placed so that the misses overlap (see `prefetchSlot`).
-    /// False when an id is there twice: slots passed over whose fingerprint matches have their
-    /// ids compared, which for distinct ids almost never happens.
-    @discardableResult
-    private mutating func place(size: Int) -> Bool {
+    private mutating func place(size: Int) {
         slots = Array(repeating: 0, count: size)
         mask = size - 1
         let ahead = Self.prefetchDistance
         var upcoming = [UInt64](repeating: 0, count: ahead)  // the fingerprints of the next ids, by position % ahead
         for position in ids.indices.prefix(ahead) { upcoming[position] = Fingerprint.of(ids[position]) }
-        var distinct = true
         for position in ids.indices {
             let fingerprint = upcoming[position % ahead]
             if position + ahead < ids.count {
@@ -191,12 +179,8 @@ struct AccountTable<Value> {
                 prefetchSlot(next)
             }
             var index = Int(truncatingIfNeeded: fingerprint) & mask
-            while slots[index] != 0 {
-                if slots[index] >> 32 == fingerprint >> 32 && ids[Self.position(in: slots[index])] == ids[position] { distinct = false }
-                index = (index + 1) & mask
-            }
+            while slots[index] != 0 { index = (index + 1) & mask }
             slots[index] = Self.slot(fingerprint, position: position)
         }
-        return distinct
     }
 }

@@ -119,12 +119,7 @@ struct ReconciliationRun {
         // The index rows load on the other core while the links and assignments load here.
         let (repository, resourceName, attributes) = (repository, resource.name, reconcilesAttributes)
         let share = part.map(\.buckets) ?? 1
-        let sharing = IndexSharing()
-        let known = Background { () -> (table: AccountTable<KnownEntry>, placed: Bool) in
-            let table = try Self.loadKnownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share, sharing: sharing)
-            if sharing.close() { return (table, false) }  // the run's thread joined in, and places the rows of both
-            return (try Self.placed(table, reloading: repository, resourceName, attributes: attributes, accepting: inPart, share: share), true)
-        }
+        let known = Background { try Self.knownEntries(repository, resourceName, attributes: attributes, accepting: inPart, share: share) }
         // The resource's accounts are read and parsed on another thread from now on, into a deep
         // queue (65,536 accounts): the two loads rarely end together, and the reader takes the
         // core the first to end leaves idle. Without index rows (a first run) every account is
@@ -133,16 +128,7 @@ struct ReconciliationRun {
             ? ReadAhead(try adapter.accounts(), building: !(try repository.hasIndexRows(resource: resourceName)), depth: 128) : nil
         defer { readAhead?.close() }
         var (claims, expected) = try linksAndExpectedAccounts(accepting: inPart, share: share)
-        // The index rows often take longer than the links (at a million accounts, up to twice as
-        // long): this thread joins in if they are still loading, and places the rows of both.
-        var joined = AccountTable<KnownEntry>.unplaced(capacity: 0)
-        if let reading = sharing.join() { try Self.read(reading, accepting: inPart, into: &joined) }
-        var (table, placed) = try known.value()
-        if !placed {
-            table.appendUnplaced(contentsOf: joined)
-            table = try Self.placed(table, reloading: repository, resourceName, attributes: attributes, accepting: inPart, share: share)
-        }
-        previous = table
+        previous = try known.value()
         if let part { expected = expected.filter { part.contains($0.key) } }
         linkedAccounts = claims.count
         let changedUsers = options.mode == .incremental ? try usersChangedSinceLastRun() : []
@@ -395,47 +381,23 @@ struct ReconciliationRun {
     /// The index rows earlier runs left (only those `accepting` accepts), as a run compares them.
     private static func knownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
                                      accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
-        var known = try loadKnownEntries(repository, resource, attributes: attributes, accepting: accepting, share: share, sharing: nil)
-        known.placeAll()  // one read: each row once
-        return known
-    }
-
-    /// `known` placed; read again in one go (`knownEntries`) when a row was there twice, read
-    /// in two chunks because another process deleted and inserted it again meanwhile.
-    private static func placed(_ known: AccountTable<KnownEntry>, reloading repository: any IdentityRepository, _ resource: String,
-                               attributes: Bool, accepting: ((String) -> Bool)?, share: Int) throws -> AccountTable<KnownEntry> {
-        var known = known
-        return known.placeAll() ? known : try knownEntries(repository, resource, attributes: attributes, accepting: accepting, share: share)
-    }
-
-    /// The index rows, appended unplaced (an id has one row). Without attributes they are read
-    /// through an `IndexStateReading`, offered to `sharing` for another thread to join in.
-    private static func loadKnownEntries(_ repository: any IdentityRepository, _ resource: String, attributes: Bool,
-                                         accepting: ((String) -> Bool)?, share: Int, sharing: IndexSharing?) throws -> AccountTable<KnownEntry> {
+        // An id has one row: the rows are appended as they come and placed in the table at the end.
         var known = AccountTable<KnownEntry>()
         let reserve = { (count: Int) in known = AccountTable.unplaced(capacity: expectedCount(of: count, share: share)) }
+        var situations = SituationReader()
         if attributes {
-            var situations = SituationReader()
             try repository.forEachIndexEntry(resource: resource, attributes: true, accepting: accepting, reserve: reserve) {
                 known.appendUnplaced($0.accountID, KnownEntry($0.state, situation: situations.situation($0.situation), attributes: $0.attributes))
             }
         } else {
-            let reading = try repository.indexStates(resource: resource, reserve: reserve)
-            sharing?.offer(reading)
-            try read(reading, accepting: accepting, into: &known)
+            // Each row is borrowed: the table copies its id and owner (most are inline strings,
+            // copied without reference counting), and each situation's text is parsed once.
+            try repository.forEachIndexState(resource: resource, accepting: accepting, reserve: reserve) { (state: borrowing IndexState) in
+                known.appendUnplaced(state.accountID, KnownEntry(state, situation: situations.situation(state.situation)))
+            }
         }
+        known.placeAll()
         return known
-    }
-
-    /// Appends the rows of `reading` this thread takes, unplaced. Each row is borrowed: the
-    /// table copies its id and owner (most are inline strings, copied without reference
-    /// counting), and each situation's text is parsed once.
-    private static func read(_ reading: IndexStateReading, accepting: ((String) -> Bool)?,
-                             into known: inout AccountTable<KnownEntry>) throws {
-        var situations = SituationReader()
-        try reading.read(accepting: accepting) { (state: borrowing IndexState) in
-            known.appendUnplaced(state.accountID, KnownEntry(state, situation: situations.situation(state.situation)))
-        }
     }
 
     /// How many of `count` rows a bucket of `share` buckets is likely to hold, with some room

@@ -1,6 +1,5 @@
 import Deployment
 import Repository
-import Synchronization
 
 /// The users linking each account id of a resource. Nearly every account has one user, kept
 /// without an array: a run over a million accounts would otherwise hold a million arrays.
@@ -175,37 +174,6 @@ struct KnownEntry {
         }
         details = state.explanation == nil && attributes.isEmpty && textDigest == nil ? nil
             : Details(explanation: state.explanation, attributes: attributes, textDigest: textDigest)
-    }
-}
-
-/// The index loader's `IndexStateReading`, offered to the run's thread, which joins in if it
-/// comes while the loader still reads. Whoever reads last places the rows: the loader alone
-/// places them at once; with a joining thread, that thread places both parts.
-final class IndexSharing: Sendable {
-    private enum State { case waiting, offered(IndexStateReading), joined, closed }
-    private let state = Mutex<State>(.waiting)
-
-    /// The loader has its reading.
-    func offer(_ reading: IndexStateReading) {
-        state.withLock { if case .waiting = $0 { $0 = .offered(reading) } }
-    }
-
-    /// The reading to join, nil when the loader is done (or never offered one).
-    func join() -> IndexStateReading? {
-        state.withLock { state in
-            guard case .offered(let reading) = state else { return nil }
-            state = .joined
-            return reading
-        }
-    }
-
-    /// The loader is done reading; whether another thread joined in.
-    func close() -> Bool {
-        state.withLock { state in
-            if case .joined = state { return true }
-            state = .closed
-            return false
-        }
     }
 }
 

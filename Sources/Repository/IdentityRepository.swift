@@ -1,5 +1,4 @@
 import Connectors
-import Synchronization
 
 /// Where the engine keeps its state: users with attributes, assignments and links; the Account
 /// Index; tasks and their results. `SQLRepository` implements it on an SQLite file (the
@@ -38,10 +37,10 @@ public protocol IdentityRepository: Sendable {
     /// many rows the resource has.
     func forEachIndexEntry(resource: String, attributes: Bool, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
                            _ body: (IndexEntry) throws -> Void) throws
-    /// What a run compares of every index row of a resource, to be read by one thread or
-    /// several at once (`IndexStateReading`); `reserve` is told first how many rows the
-    /// resource has.
-    func indexStates(resource: String, reserve: (Int) -> Void) throws -> IndexStateReading
+    /// Hands `body` what a run compares of every index row of a resource (or of the accounts
+    /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
+    /// `reserve` is told first how many rows the resource has.
+    func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void, _ body: (borrowing IndexState) throws -> Void) throws
     /// Whether `resource` has any index row (one index seek): a run that finds none is the
     /// resource's first, and records every account it reads.
     func hasIndexRows(resource: String) throws -> Bool
@@ -96,14 +95,6 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
-    /// Hands `body` what a run compares of every index row of a resource (or of the accounts
-    /// `accepting` accepts), as the rows arrive: a million of them are read in a second or two.
-    /// `reserve` is told first how many rows the resource has.
-    public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
-                                  _ body: (borrowing IndexState) throws -> Void) throws {
-        try indexStates(resource: resource, reserve: reserve).read(accepting: accepting, body)
-    }
-
     /// One correlation's candidates (`correlationCandidates(for:withUsers:)`).
     public func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate] {
         try correlationCandidates(for: [CorrelationRequest(names: names, conditions: conditions)], withUsers: withUsers)[0]
@@ -125,35 +116,6 @@ extension IdentityRepository {
 
     public func startTask(name: String, resource: String, mode: String, server: String) throws -> Int64 {
         try startTask(name: name, resource: resource, mode: mode, server: server, slot: nil)
-    }
-}
-
-/// A resource's Account Index rows as a run compares them, read by whichever threads call
-/// `read`: a run's index loader, joined by the thread that loaded the links once that is
-/// done (at a million accounts the index took twice as long, and the other core idled
-/// meanwhile). Each call reads chunks of rows no other call took, until none is left. On
-/// SQLite, a resource holding all or most of the table is read in ranges of rowids, each in
-/// a read transaction of its own; otherwise (PostgreSQL, a resource with few rows) in one
-/// chunk, which the first call takes.
-///
-/// Rows another process deletes and inserts again while the chunks are read could be read
-/// twice; a caller that needs each account once checks (`AccountTable.placeAll()` tells).
-public final class IndexStateReading: Sendable {
-    private let chunks: Int
-    private let next = Atomic<Int>(0)
-    private let readChunk: @Sendable (Int, ((String) -> Bool)?, (borrowing IndexState) throws -> Void) throws -> Void
-
-    init(chunks: Int, readChunk: @escaping @Sendable (Int, ((String) -> Bool)?, (borrowing IndexState) throws -> Void) throws -> Void) {
-        self.chunks = chunks
-        self.readChunk = readChunk
-    }
-
-    /// Hands `body` the rows of the chunks this call takes (of the accounts `accepting`
-    /// accepts); returns when no chunk is left.
-    public func read(accepting: ((String) -> Bool)?, _ body: (borrowing IndexState) throws -> Void) throws {
-        while case let chunk = next.add(1, ordering: .relaxed).oldValue, chunk < chunks {
-            try readChunk(chunk, accepting, body)
-        }
     }
 }
 

@@ -284,44 +284,19 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         }
     }
 
-    public func indexStates(resource: String, reserve: (Int) -> Void) throws -> IndexStateReading {
-        let (rows, rowids) = try database.read { db in
+    public func forEachIndexState(resource: String, accepting: ((String) -> Bool)?, reserve: (Int) -> Void,
+                                  _ body: (borrowing IndexState) throws -> Void) throws {
+        try database.read { db in
             let rows = try Self.resourceRows(db, table: "account_index", resource: resource, reserve: reserve)
-            guard database.dialect == .sqlite && rows != .few,
-                  // Each in a query of its own, which SQLite answers from the table's ends (both in
-                  // one, it scans the table).
-                  let bounds = try db.row("SELECT (SELECT min(rowid) FROM account_index), (SELECT max(rowid) FROM account_index)"),
-                  let first = bounds.optionalInt(0), let last = bounds.optionalInt(1) else { return (rows, nil as ClosedRange<Int64>?) }
-            return (rows, first...last)
-        }
-        let select = "SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(rows.condition(database.dialect))"
-        guard let rowids else {
-            return IndexStateReading(chunks: 1) { [self] _, accepting, body in
-                try database.read { db in try Self.indexStates(select, [.text(resource)], accepting, body, db) }
+            var situation = ""  // rows mostly repeat the situation of the row before
+            try db.forEachRow("SELECT account_id, owner, situation, digest, explanation FROM account_index WHERE \(rows.condition(database.dialect))",
+                              [.text(resource)]) { row in
+                let accountID = row.text(0)
+                guard accepting?(accountID) ?? true else { return }
+                situation = row.text(2, reusing: situation)
+                try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: situation, digest: row.digest(3),
+                                    explanation: row.optionalText(4)))
             }
-        }
-        // Ranges of rowids, read through the table's own b-tree: 32 of them, so that a thread
-        // joining late still finds some.
-        let size = Swift.max(4096, (rowids.upperBound - rowids.lowerBound) / 32 + 1)
-        return IndexStateReading(chunks: Int((rowids.upperBound - rowids.lowerBound) / size) + 1) { [self] chunk, accepting, body in
-            let low = rowids.lowerBound + Int64(chunk) * size
-            try database.read { db in
-                try Self.indexStates(select + " AND rowid >= ? AND rowid < ?", [.text(resource), .int(low), .int(low + size)], accepting, body, db)
-            }
-        }
-    }
-
-    /// Hands `body` the index states `select` reads (account id, owner, situation, digest,
-    /// explanation) of the accounts `accepting` accepts.
-    private static func indexStates(_ select: String, _ arguments: [SQLValue], _ accepting: ((String) -> Bool)?,
-                                    _ body: (borrowing IndexState) throws -> Void, _ db: any SQLConnection) throws {
-        var situation = ""  // rows mostly repeat the situation of the row before
-        try db.forEachRow(select, arguments) { row in
-            let accountID = row.text(0)
-            guard accepting?(accountID) ?? true else { return }
-            situation = row.text(2, reusing: situation)
-            try body(IndexState(accountID: accountID, owner: row.optionalText(1), situation: situation, digest: row.digest(3),
-                                explanation: row.optionalText(4)))
         }
     }
 

@@ -1,7 +1,6 @@
 import Deployment
 import Repository
 import Testing
-import TestSupport
 @testable import Reconciler
 
 @Suite struct RunStateTests {
@@ -92,29 +91,6 @@ import TestSupport
         var misses: [Int] = []
         for number in 0..<9000 where table.position(of: "id\(number)") != number { misses.append(number) }
         #expect(misses.isEmpty && table.count == 9000, "\(misses.count) misses from \(misses.first ?? -1), count \(table.count)")
-    }
-
-    /// Placing tells whether an id was appended twice (as rows read in chunks by two threads
-    /// could be, when another process inserts a row again meanwhile).
-    @Test func placingTellsOfAnIDAppendedTwice() {
-        var distinct = AccountTable<Int>.unplaced(capacity: 100), twice = distinct
-        for number in 0..<100 { distinct.appendUnplaced("id\(number)", number) }
-        twice.appendUnplaced(contentsOf: distinct)
-        twice.appendUnplaced("id42", 100)
-        #expect(distinct.placeAll() && !twice.placeAll())
-        #expect(distinct.count == 100 && distinct.position(of: "id99") == 99 && twice.position(of: "id42") == 42)
-    }
-
-    /// The run's thread joins the index load only while the loader still reads, and then the
-    /// loader leaves the placing to it.
-    @Test func theIndexLoadIsJoinedOnlyWhileItReads() throws {
-        let repository = try SQLRepository(sqlitePath: Scratch.newPath("repository", ".db"))
-        let offered = IndexSharing(), late = IndexSharing(), never = IndexSharing()
-        offered.offer(try repository.indexStates(resource: "R", reserve: { _ in }))
-        #expect(offered.join() != nil && offered.join() == nil && offered.close())
-        late.offer(try repository.indexStates(resource: "R", reserve: { _ in }))
-        #expect(!late.close() && late.join() == nil)
-        #expect(never.join() == nil && !never.close())
     }
 
     /// An index row's digest comes back as the row held it, a number or a text, with or

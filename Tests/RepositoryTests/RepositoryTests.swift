@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TestSupport
 @testable import Repository
@@ -271,43 +270,6 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         try repository.forEachIndexState(resource: "Other", accepting: nil, reserve: { reserved.append($0) }) { states.append($0) }
         #expect(reserved == [2, 10], "each resource's rows, counted before they come")
         #expect(states.count == 10 && states.allSatisfy { $0.situation == "UNMATCHED" && $0.owner == nil && $0.digest == .text("d\($0.accountID)") })
-    }
-
-    /// Two threads reading a resource's index rows get each row once between them. On SQLite
-    /// the rows come in chunks (ranges of rowids), so a thread joining late finds some left;
-    /// on PostgreSQL the first reader takes them all.
-    @Test(arguments: Backend.allCases) func indexRowsReadByTwoThreadsComeOnceEach(_ backend: Backend) throws {
-        let repository = try makeRepository(backend)
-        var writes = IndexWrites()
-        for number in 0..<9000 {
-            writes.upsert(IndexEntry(resource: number < 8900 ? "HR" : "Other", accountID: "a\(number)", owner: nil, situation: "UNMATCHED",
-                                     attributes: [], digest: "1", lastSeen: 1, lastReconciled: 1, explanation: nil))
-        }
-        try repository.write { try $0.write(writes) }
-        var reserved = 0
-        let reading = try repository.indexStates(resource: "HR", reserve: { reserved = $0 })
-        // This thread stops at its first row until the other has read all it could.
-        let other = Mutex<[String]>([])
-        var own: [String] = []
-        try reading.read(accepting: { $0 != "a7" }) { (state: borrowing IndexState) in
-            if own.isEmpty {
-                let thread = Thread { try? reading.read(accepting: { $0 != "a7" }) { (state: borrowing IndexState) in
-                    let id = state.accountID
-                    other.withLock { $0.append(id) }
-                } }
-                thread.start()
-                while !thread.isFinished { Thread.sleep(forTimeInterval: 0.005) }
-            }
-            own.append(state.accountID)
-        }
-        let theirs = other.withLock { $0 }
-        #expect(reserved == 8900)
-        #expect((own + theirs).sorted() == (0..<8900).filter { $0 != 7 }.map { "a\($0)" }.sorted())
-        if backend == .sqlite {
-            #expect(own.count < 4100 && !theirs.isEmpty, "the first reader read one chunk, the other the rest")
-        } else {
-            #expect(theirs.isEmpty)
-        }
     }
 
     @Test(arguments: Backend.allCases) func tasksStartFinishAndRefuseASecondRun(_ backend: Backend) throws {
