@@ -95,11 +95,6 @@ public protocol IdentityRepository: Sendable {
 }
 
 extension IdentityRepository {
-    /// One correlation's candidates (`correlationCandidates(for:withUsers:)`).
-    public func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate] {
-        try correlationCandidates(for: [CorrelationRequest(names: names, conditions: conditions)], withUsers: withUsers)[0]
-    }
-
     /// (account id, user) of every link to an account on `resource`, by account id then user.
     public func links(on resource: String) throws -> [(accountID: String, user: String)] {
         var links: [(accountID: String, user: String)] = []

@@ -3,6 +3,13 @@ import Testing
 import TestSupport
 @testable import Repository
 
+private extension SQLRepository {
+    /// One correlation's candidates: a batch of one.
+    func correlationCandidates(names: [String], conditions: [UserCondition], withUsers: Bool) throws -> [Candidate] {
+        try correlationCandidates(for: [CorrelationRequest(names: names, conditions: conditions)], withUsers: withUsers)[0]
+    }
+}
+
 /// A new repository of `backend` in a temporary folder (SQLite) or database (PostgreSQL).
 func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws -> SQLRepository {
     try openRepository(try backend.newRepositoryURL(in: Scratch.directory), serverTimeout: serverTimeout)
