@@ -13,7 +13,18 @@ struct ReconciliationRun {
     let adapter: any ResourceAdapter
     let taskID: Int64?
     let options: RunOptions
-    private(set) var summary: RunSummary
+    /// The summary but for the situation counts of the accounts handled (`situationCounts`).
+    private var tally: RunSummary
+    /// Per situation (`Situation.position`), the accounts handled: counted in the summary's
+    /// dictionary, every account was hashed (20M instructions a run of 100,000 accounts).
+    private var situationCounts = [Int](repeating: 0, count: Situation.allCases.count)
+
+    /// The run's summary so far.
+    var summary: RunSummary {
+        var summary = tally
+        for situation in Situation.allCases { summary.situations[situation, default: 0] += situationCounts[situation.position] }
+        return summary
+    }
     private let log = LogBuffer()
     private let evaluator: Evaluator
     /// Step 4, with the correlation and confirmation rules' argument names resolved once per run.
@@ -96,13 +107,13 @@ struct ReconciliationRun {
                                 correlationCall: evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"]),
                                 confirmationCall: policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) },
                                 repository: engine.repository, explaining: policy.explainSituation.value)
-        summary = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
+        tally = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
         responses = Situation.allCases.map(policy.response)
         proxyAdministrator = policy.proxyAdministrator.value
         perAccountWorkflow = policy.perAccountWorkflow.value
         explaining = policy.explainSituation.value
         reconcilesAttributes = policy.attributeReconciliation.value
-        for situation in Situation.allCases { summary.situations[situation] = 0 }
+        for situation in Situation.allCases { tally.situations[situation] = 0 }
     }
 
     private var repository: any IdentityRepository { engine.repository }
@@ -232,7 +243,7 @@ struct ReconciliationRun {
             }
         }
         readAhead?.close()  // a run stopped early leaves the rest unread
-        if stopped == nil && !summary.cancelled {
+        if stopped == nil && !tally.cancelled {
             // Step 2: linked accounts that do not exist; step 3: expected accounts that do not.
             let unseenClaims = claims.first.ids.indices.filter { !seen.containsClaimed(at: $0) }
                 .map { (accountID: claims.first.ids[$0], users: claims.users(at: $0)) }.sorted { $0.accountID < $1.accountID }
@@ -267,22 +278,22 @@ struct ReconciliationRun {
     /// The end of a run: the index rows every account kept, the post-reconciliation workflow,
     /// and the run's status.
     private mutating func conclude() throws -> RunSummary {
-        if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !summary.cancelled {
+        if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !tally.cancelled {
             try repository.touchIndex(resource: resource.name, at: started)
         }
         try workflow(policy.postReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
                                                                ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
-        summary.details += log.drain()
-        if summary.cancelled {
-            summary.status = "failed"
-            summary.details.append("cancelled at an account boundary after \(examined) accounts")
+        tally.details += log.drain()
+        if tally.cancelled {
+            tally.status = "failed"
+            tally.details.append("cancelled at an account boundary after \(examined) accounts")
         } else if let stopped {
-            summary.status = "failed"
-            summary.details.append(stopped)
-        } else if !summary.errors.isEmpty || summary.details.contains(where: { $0.hasPrefix("safeguard:") }) {
-            summary.status = "completed with errors"
+            tally.status = "failed"
+            tally.details.append(stopped)
+        } else if !tally.errors.isEmpty || tally.details.contains(where: { $0.hasPrefix("safeguard:") }) {
+            tally.status = "completed with errors"
         } else {
-            summary.status = "success"
+            tally.status = "success"
         }
         return summary
     }
@@ -343,7 +354,7 @@ struct ReconciliationRun {
     /// A bucket's end: its index rows and its result, in one transaction.
     private mutating func completeBucket() throws -> RunSummary {
         guard let part, let taskID else { throw EngineError("a bucket needs its task") }
-        summary.details += log.drain()
+        tally.details += log.drain()
         let result = BucketResult(summary: summary, linked: linkedAccounts, examined: examined, stopped: stopped,
                                   deferred: deferred, foundUsers: foundUsers.sorted())
         try flush(completing: (taskID, part.bucket, part.server, try result.encoded()))
@@ -357,14 +368,14 @@ struct ReconciliationRun {
         guard let taskID else { throw EngineError("a bucketed run needs its task") }
         previous = try Self.knownEntries(repository, resource.name, attributes: reconcilesAttributes, accepting: nil, share: 1)
         for result in results {
-            result.summary.add(to: &summary)
+            result.summary.add(to: &tally)
             linkedAccounts += result.linked
             examined += result.examined
             if stopped == nil { stopped = result.stopped }
         }
         let found = Set(results.flatMap(\.foundUsers))
         var pending: [Outcome] = []
-        if stopped == nil && !summary.cancelled {
+        if stopped == nil && !tally.cancelled {
             let outcomes = results.flatMap(\.deferred).sorted { ($0.situation, $0.accountID, $0.owner ?? "") < ($1.situation, $1.accountID, $1.owner ?? "") }
             for item in outcomes {
                 guard let situation = Situation(rawValue: item.situation) else { continue }
@@ -437,7 +448,7 @@ struct ReconciliationRun {
 
     private mutating func cancelled() throws -> Bool {
         guard let taskID, try repository.cancelRequested(task: taskID) else { return false }
-        summary.cancelled = true
+        tally.cancelled = true
         return true
     }
 
@@ -511,7 +522,7 @@ struct ReconciliationRun {
 
     /// `knownPosition`, where the caller found the account's index row, saves looking it up again.
     private mutating func handle(_ outcome: Outcome, knownPosition: Int? = nil, pending: inout [Outcome]) throws {
-        summary.situations[outcome.situation, default: 0] += 1
+        situationCounts[outcome.situation.position] += 1
         let response = try response(for: outcome.situation)
         if response != .doNothing && proxyAdministrator != nil {
             // Kept until the run's end, built: a streamed account would keep its whole batch of rows.
@@ -527,9 +538,10 @@ struct ReconciliationRun {
     private mutating func respond(_ outcomes: [Outcome]) throws {
         let linked = linkedAccounts
         let limit = policy.maxNativelyRemovedPercent.value
-        let removalBlocked = limit > 0 && linked > 0 && Double(summary.situations[.deleted] ?? 0) > Double(linked) * Double(limit) / 100
+        let deleted = summary.situations[.deleted] ?? 0
+        let removalBlocked = limit > 0 && linked > 0 && Double(deleted) > Double(linked) * Double(limit) / 100
         if removalBlocked {
-            summary.details.append("safeguard: \(summary.situations[.deleted] ?? 0) of \(linked) linked accounts were removed natively, above maxNativelyRemovedPercent \(limit)%; no DELETED response ran and no link was removed")
+            tally.details.append("safeguard: \(deleted) of \(linked) linked accounts were removed natively, above maxNativelyRemovedPercent \(limit)%; no DELETED response ran and no link was removed")
         }
         var changes: [(Outcome, Response, AccountChange, RepositoryAction)] = []
         for outcome in outcomes {
@@ -542,7 +554,7 @@ struct ReconciliationRun {
             do {
                 try checkCapability(response)
                 if options.dryRun {
-                    summary.responses[response, default: 0] += 1
+                    tally.responses[response, default: 0] += 1
                     continue
                 }
                 let plan = try plan(response, for: outcome)
@@ -624,7 +636,7 @@ struct ReconciliationRun {
     }
 
     private mutating func perform(_ action: RepositoryAction, _ outcome: Outcome, _ response: Response) throws {
-        summary.responses[response, default: 0] += 1
+        tally.responses[response, default: 0] += 1
         switch action {
         case .keep(let situation):
             var changed = outcome
@@ -706,7 +718,7 @@ struct ReconciliationRun {
             for name in policy.reconciledAttributes.value {
                 let old = known.attributes.first { $0.name == name }?.value, new = account.attribute(name)
                 if old != new {
-                    summary.details.append("native change: \(outcome.accountID).\(name): \(old.map(Self.describe) ?? "(none)") -> \(new.map(Self.describe) ?? "(none)")")
+                    tally.details.append("native change: \(outcome.accountID).\(name): \(old.map(Self.describe) ?? "(none)") -> \(new.map(Self.describe) ?? "(none)")")
                 }
             }
         }
@@ -789,7 +801,7 @@ struct ReconciliationRun {
 
     private mutating func recordError(_ accountID: String?, _ message: String) {
         errorCount += 1
-        if summary.errors.count < 1000 { summary.errors.append(TaskError(accountID: accountID, message: message)) }
+        if tally.errors.count < 1000 { tally.errors.append(TaskError(accountID: accountID, message: message)) }
         let limit = policy.errorLimit.value
         if limit > 0 && errorCount >= limit && stopped == nil {
             stopped = "stopped after \(errorCount) errors (errorLimit \(limit))"
