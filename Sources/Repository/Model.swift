@@ -64,6 +64,9 @@ public struct CorrelationRequest: Sendable, Hashable {
         self.names = names
         self.conditions = conditions
     }
+
+    /// Whether the request names no user and sets no condition: it finds no candidate.
+    public var isEmpty: Bool { names.isEmpty && conditions.isEmpty }
 }
 
 /// What a reconciliation run compares of an Account Index row: its owner, situation, digest

@@ -119,13 +119,13 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
     /// (Looking up a batch's values through one statement's `IN` list cost more than a
     /// statement for each: SQLite builds the list into a temporary index first.)
     public func correlationCandidates(for requests: [CorrelationRequest], withUsers: Bool) throws -> [[Candidate]] {
-        guard requests.contains(where: { !$0.names.isEmpty || !$0.conditions.isEmpty }) else { return requests.map { _ in [] } }
+        // No transaction when every rule returned nothing (an empty request reads nothing).
+        guard requests.contains(where: { !$0.isEmpty }) else { return requests.map { _ in [] } }
         return try database.read { db in try requests.map { try Self.candidates($0, withUsers: withUsers, db) } }
     }
 
     private static func candidates(_ request: CorrelationRequest, withUsers: Bool, _ db: any SQLConnection) throws -> [Candidate] {
         let (names, conditions) = (request.names, request.conditions)
-        guard !names.isEmpty || !conditions.isEmpty else { return [] }
         var found = try existing(Array(Set(names)).sorted(), db)
         if !conditions.isEmpty {
             let matching = try matching(conditions, db)
