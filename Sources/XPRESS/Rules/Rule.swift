@@ -20,18 +20,38 @@ public final class Rule: Sendable {
     public let arguments: [Argument]
     public let location: SourcePosition
     let body: Node
+    /// The rules it calls by a literal name.
+    let calledRules: [String]
+    /// The first of its elements whose evaluation may differ from one call to the next with
+    /// the same arguments, or leave something behind; nil when every element is a function of
+    /// the arguments alone. The rules it calls are not looked at (`RuleLibrary.repeatability`).
+    let unrepeatableElement: Unrepeatable?
+    /// A digest of the `<Rule>` element as written (`XMLElement.sourceDigest`).
+    let sourceDigest: UInt64
+
+    /// An element that makes a rule unrepeatable, and why.
+    struct Unrepeatable: Sendable {
+        let element: String
+        let why: String
+        let location: SourcePosition
+    }
+
     /// The arguments with a default, and the locked ones: both usually empty, looked at on
     /// every call.
     private let defaults: [(Symbol, Node)]
     private let locked: [Symbol]
 
-    init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourcePosition) {
+    init(name: String, subtype: String?, localScope: Bool, arguments: [Argument], body: Node, location: SourcePosition,
+         calledRules: [String], unrepeatableElement: Unrepeatable?, sourceDigest: UInt64) {
         self.name = name
         self.subtype = subtype
         self.localScope = localScope
         self.arguments = arguments
         self.body = body
         self.location = location
+        self.calledRules = calledRules
+        self.unrepeatableElement = unrepeatableElement
+        self.sourceDigest = sourceDigest
         defaults = arguments.compactMap { argument in argument.defaultValue.map { (argument.symbol, $0) } }
         locked = arguments.filter(\.locked).map(\.symbol)
     }
@@ -96,4 +116,36 @@ public final class RuleLibrary: Sendable {
 
     /// All rule names, sorted.
     public var names: [String] { rules.keys.sorted() }
+
+    /// Whether a call of the rule `name` is bound to give the same result as an earlier call
+    /// with the same arguments and to leave nothing behind, so that its caller may keep the
+    /// result instead of calling again. It is not when the rule, or a rule it calls, runs a
+    /// `<script>`, reads the clock (`<new class='Date'/>` without an argument), writes to the
+    /// log (`<print>`, `<trace>`, `<breakpoint>`) or calls a rule or makes a class whose name it
+    /// computes; nor when a rule it calls is not loaded.
+    public func repeatability(ofRule name: String) -> Repeatability {
+        var fingerprint = StableHasher()
+        var visited: Set<String> = []
+        var next = [name]
+        while let current = next.popLast() {
+            guard visited.insert(current).inserted else { continue }
+            guard let rule = rules[current] else { return .unrepeatable(reason: "rule '\(current)' is not loaded") }
+            if let element = rule.unrepeatableElement {
+                return .unrepeatable(reason: "<\(element.element)> at \(element.location) in rule '\(rule.name)': \(element.why)")
+            }
+            fingerprint.combine(rule.name)
+            fingerprint.combine(rule.sourceDigest)
+            next.append(contentsOf: rule.calledRules.reversed())
+        }
+        return .repeatable(fingerprint: fingerprint.value)
+    }
+}
+
+/// Whether a rule's result may be kept and reused (`RuleLibrary.repeatability(ofRule:)`).
+public enum Repeatability: Sendable, Equatable {
+    /// Its fingerprint: a digest of the source of the rule and of every rule it calls, the
+    /// same in every process and version. A different fingerprint means the rules changed.
+    case repeatable(fingerprint: UInt64)
+    /// Why not: the element, where it is, and what it does.
+    case unrepeatable(reason: String)
 }

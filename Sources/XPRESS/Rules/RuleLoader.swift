@@ -170,6 +170,8 @@ extension Lowering {
     /// Compiles a `<Rule>` object.
     mutating func rule(_ element: XMLElement, library: String?) -> Rule? {
         let name = requiredAttribute(element, "name")
+        let firstReference = ruleReferences.count
+        unrepeatableElement = nil
         var arguments: [Rule.Argument] = []
         var bodies: [Node] = []
         for child in element.elements {
@@ -194,6 +196,8 @@ extension Lowering {
         let qualified = library.map { "\($0):\(name)" } ?? name
         return Rule(name: qualified, subtype: element.attribute("subtype"),
                     localScope: element.attribute("localScope")?.lowercased() == "true",
-                    arguments: arguments, body: bodies[0], location: element.location)
+                    arguments: arguments, body: bodies[0], location: element.location,
+                    calledRules: ruleReferences[firstReference...].map(\.name), unrepeatableElement: unrepeatableElement,
+                    sourceDigest: element.sourceDigest)
     }
 }

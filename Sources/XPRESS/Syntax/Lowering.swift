@@ -24,6 +24,10 @@ struct Lowering {
     private(set) var diagnostics: [Diagnostic] = []
     /// Literal rule names called (`<rule name='X'>`), checked once all files are loaded.
     private(set) var ruleReferences: [(name: String, location: SourcePosition)] = []
+    /// The first element lowered since `rule(_:library:)` began (it clears this) whose
+    /// evaluation may differ from one call to the next with the same arguments, or leave
+    /// something behind (see `Rule.unrepeatableElement`).
+    var unrepeatableElement: Rule.Unrepeatable?
 
     /// Whether each open scope-making construct received a declaration (innermost last).
     private var declaresInto: [Bool] = [false]
@@ -41,6 +45,11 @@ struct Lowering {
     }
 
     func placeholder(_ element: XMLElement) -> Node { ConstantNode(element.name, element.location, .null) }
+
+    /// Notes `element` as one whose result or effect a repeated call cannot be trusted to repeat.
+    private mutating func noteUnrepeatable(_ element: XMLElement, _ why: String) {
+        if unrepeatableElement == nil { unrepeatableElement = Rule.Unrepeatable(element: element.name, why: why, location: element.location) }
+    }
 
     /// Checks the element count of `element` against `range`; false (reported) when outside it.
     mutating func checkCount(_ element: XMLElement, _ count: Int, _ range: ClosedRange<Int>) -> Bool {
@@ -158,8 +167,11 @@ struct Lowering {
             return InstanceofNode(element.location, typeName: type, value: args[0])
         case "new": return newNode(element)
         case "invoke": return invoke(element)
-        case "script": return ScriptNode(element.location, source: element.text, firstLine: element.contentLine)
+        case "script":
+            noteUnrepeatable(element, "JavaScript may read the clock or random numbers")
+            return ScriptNode(element.location, source: element.text, firstLine: element.contentLine)
         case "print", "trace", "breakpoint":
+            noteUnrepeatable(element, "it writes to the log")
             let args = arguments(element)
             if name == "trace" && !checkCount(element, args.count, 0...1) { return placeholder(element) }
             return DebugNode(name, element.location, args)
@@ -401,6 +413,7 @@ struct Lowering {
             report(XPRESSDiagnosticID.missingAttribute, "<rule> needs the attribute 'name' or one child computing the name", at: element)
             return placeholder(element)
         }
+        noteUnrepeatable(element, "the rule it calls is known only when it runs")
         return RuleCallNode(element.location, name: .computed(nameNodes[0]), arguments: arguments)
     }
 
@@ -430,12 +443,14 @@ struct Lowering {
         guard let className = element.attribute("class") else {
             // No literal class: the first child computes the class name, checked at run time.
             guard checkCount(element, args.count, 1...Int.max) else { return placeholder(element) }
+            noteUnrepeatable(element, "the class it makes is known only when it runs")
             return NewNode(element.location, className: .computed(args[0]), arguments: Array(args.dropFirst()))
         }
         guard let hostClass = HostClass(named: className) else {
             report(XPRESSDiagnosticID.forbiddenClass, "class '\(className)' is not available to rules; the registry holds \(HostClass.allCases.map(\.rawValue).joined(separator: ", "))", at: element)
             return placeholder(element)
         }
+        if hostClass == .date && args.isEmpty { noteUnrepeatable(element, "it reads the clock") }
         return NewNode(element.location, className: .known(hostClass), arguments: args)
     }
 
