@@ -29,6 +29,15 @@ public protocol IdentityRepository: Sendable {
     /// assignments alone instead of looking up each one's links.
     func assignedWithoutLink(on resource: String, linking: (([String]) -> [Bool])?) throws -> [String]
     func usersModified(since millis: Int64) throws -> Set<String>
+    /// Whether any user changed (was imported, linked, unlinked, assigned or given attributes)
+    /// at `millis` or later: one index seek.
+    func anyUserModified(since millis: Int64) throws -> Bool
+    /// A time before which every change of users is committed, and after which every change
+    /// is stamped: on SQLite the time inside a write transaction (which waits for the writer);
+    /// on PostgreSQL, inside a transaction that waits for the writers of users, less a margin
+    /// for the servers' clocks (`SQLRepository.clockMargin`). What a run that will record a
+    /// `CorrelationBasis` takes before it reads any user.
+    func userChangesSettled() throws -> Int64
 
     // Account Index
     /// Hands `body` every index row of a resource, or only the rows of the accounts `accepting`
@@ -44,6 +53,9 @@ public protocol IdentityRepository: Sendable {
     /// Whether `resource` has any index row (one index seek): a run that finds none is the
     /// resource's first, and records every account it reads.
     func hasIndexRows(resource: String) throws -> Bool
+    /// What the resource's correlation situations rest on: no basis when no run recorded one,
+    /// or when something else wrote an index row since (`RepositoryWriter.upsertIndex`).
+    func correlationBasis(resource: String) throws -> CorrelationBasisState
     /// Marks every row of `resource` reconciled at `millis` (and seen, unless DELETED or MISSING).
     func touchIndex(resource: String, at millis: Int64) throws
     func indexEntry(resource: String, accountID: String) throws -> IndexEntry?

@@ -54,6 +54,37 @@ public struct UserCondition: Sendable, Hashable {
     }
 }
 
+/// What the situations correlation gave a resource's accounts (UNMATCHED, UNASSIGNED, FOUND
+/// through the correlation rule) rest on: every such Account Index row of the resource was
+/// written by a reconciliation whose rules, resource definition and engine have `fingerprint`,
+/// against the users as they were at `since` or later. While no user changes after `since`, a
+/// run with the same fingerprint gets the same situation for an unchanged account, and may take
+/// it from the row instead of correlating again.
+public struct CorrelationBasis: Sendable, Equatable {
+    public let fingerprint: String
+    /// Milliseconds since 1970 (`IdentityRepository.userChangesSettled()`).
+    public let since: Int64
+
+    public init(fingerprint: String, since: Int64) {
+        self.fingerprint = fingerprint
+        self.since = since
+    }
+}
+
+/// A resource's correlation basis as a run reads it at its start: the basis (nil when none is
+/// known) and its version, which every change of it moves on. A run records its own basis only
+/// if the version is still the one it read (`RepositoryWriter.recordCorrelationBasis`).
+public struct CorrelationBasisState: Sendable, Equatable {
+    public let basis: CorrelationBasis?
+    /// 0 when nothing was ever recorded for the resource.
+    public let version: Int64
+
+    public init(basis: CorrelationBasis?, version: Int64) {
+        self.basis = basis
+        self.version = version
+    }
+}
+
 /// What a correlation rule asked of the repository for one account: users by name, users
 /// matching conditions, or both.
 public struct CorrelationRequest: Sendable, Hashable {

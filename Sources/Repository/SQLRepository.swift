@@ -266,7 +266,39 @@ public final class SQLRepository: IdentityRepository, @unchecked Sendable {
         try database.read { db in Set(try db.rows("SELECT name FROM users WHERE modified >= ?", .int(millis)).map { $0.text(0) }) }
     }
 
+    public func anyUserModified(since millis: Int64) throws -> Bool {
+        try database.read { db in try db.row("SELECT 1 FROM users WHERE modified >= ? LIMIT 1", .int(millis)) != nil }
+    }
+
+    /// How far apart the clocks of servers sharing a PostgreSQL repository may be, and how long
+    /// a writer may take between stamping a change and making it: what
+    /// `userChangesSettled()` allows for there. (NTP keeps clocks within milliseconds.)
+    public static let clockMargin: Int64 = 1_000
+
+    public func userChangesSettled() throws -> Int64 {
+        try database.write { db in
+            // SQLite has one writer, which this transaction waits for. On PostgreSQL a share
+            // lock on users waits for the transactions that changed users to end.
+            if database.dialect == .postgres { try db.execute("LOCK TABLE users IN SHARE MODE") }
+            // Changes committed so far were stamped at `now` or before. Held until the clock
+            // moves on, the lock makes every later change's stamp later than `now`.
+            let now = currentMillis()
+            while currentMillis() == now { usleep(100) }
+            return now + 1 - (database.dialect == .postgres ? Self.clockMargin : 0)
+        }
+    }
+
     // MARK: Account Index
+
+    public func correlationBasis(resource: String) throws -> CorrelationBasisState {
+        try database.read { db in
+            guard let row = try db.row("SELECT fingerprint, since, version FROM correlation_bases WHERE resource = ?", .text(resource)) else {
+                return CorrelationBasisState(basis: nil, version: 0)
+            }
+            let basis = row.optionalText(0).map { CorrelationBasis(fingerprint: $0, since: row.int(1)) }
+            return CorrelationBasisState(basis: basis, version: row.int(2))
+        }
+    }
 
     /// The columns `entry(_:)` reads, in its order.
     static let entryColumns = "resource, account_id, owner, situation, attributes, digest, last_seen, last_reconciled, explanation"
@@ -631,8 +663,16 @@ public protocol RepositoryWriter {
     func link(user: String, resource: String, accountID: String) throws
     func unlink(user: String, resource: String, accountID: String) throws
     func setUserAttributes(_ user: String, _ attributes: [String: AttributeValue]) throws
+    /// Writes one index row. Its situation was not decided by a reconciliation run (a run
+    /// writes `IndexWrites`), so the resource's correlation basis goes.
     func upsertIndex(_ entry: IndexEntry) throws
     func removeIndex(resource: String, accountID: String) throws
+    /// Records that nothing is known of what the resource's correlation situations rest on (a
+    /// run about to write them under other rules); returns the basis's new version.
+    @discardableResult func dropCorrelationBasis(resource: String) throws -> Int64
+    /// Records `basis` for the resource, unless its basis changed since it was at `version`
+    /// (`CorrelationBasisState`); true when recorded.
+    func recordCorrelationBasis(_ basis: CorrelationBasis, resource: String, ifVersion version: Int64) throws -> Bool
     func recordHistory(resource: String, accountID: String, task: Int64?, situation: String, owner: String?, action: String?) throws
     /// Writes index rows and history prepared outside the transaction, after everything
     /// upserted or recorded before in it.
@@ -649,6 +689,8 @@ private final class SQLWriter: RepositoryWriter {
     let db: any SQLConnection
     /// Index rows and history upserted and recorded one by one, not written yet.
     private var pending = IndexWrites()
+    /// The resources whose correlation basis this transaction dropped.
+    private var basesDropped: Set<String> = []
 
     init(db: any SQLConnection) { self.db = db }
 
@@ -776,7 +818,29 @@ private final class SQLWriter: RepositoryWriter {
         try touch(user)
     }
 
-    func upsertIndex(_ entry: IndexEntry) throws { pending.upsert(entry) }
+    func upsertIndex(_ entry: IndexEntry) throws {
+        pending.upsert(entry)
+        if basesDropped.insert(entry.resource).inserted { _ = try dropCorrelationBasis(resource: entry.resource) }
+    }
+
+    func dropCorrelationBasis(resource: String) throws -> Int64 {
+        try db.row("""
+            INSERT INTO correlation_bases (resource, fingerprint, since, version) VALUES (?, NULL, NULL, 1)
+            ON CONFLICT (resource) DO UPDATE SET fingerprint = NULL, since = NULL, version = correlation_bases.version + 1
+            RETURNING version
+            """, .text(resource))?.int(0) ?? 0
+    }
+
+    func recordCorrelationBasis(_ basis: CorrelationBasis, resource: String, ifVersion version: Int64) throws -> Bool {
+        // A resource without a row is at version 0, which no row has: a row made since conflicts
+        // and is left as it is.
+        try db.row("""
+            INSERT INTO correlation_bases (resource, fingerprint, since, version) VALUES (?, ?, ?, 1)
+            ON CONFLICT (resource) DO UPDATE SET fingerprint = excluded.fingerprint, since = excluded.since,
+              version = correlation_bases.version + 1 WHERE correlation_bases.version = ?
+            RETURNING version
+            """, .text(resource), .text(basis.fingerprint), .int(basis.since), .int(version)) != nil
+    }
 
     func removeIndex(resource: String, accountID: String) throws {
         try flush()

@@ -207,6 +207,46 @@ func makeRepository(_ backend: Backend, serverTimeout: Int64 = 30_000) throws ->
         #expect(writes.rowCount == 0)
     }
 
+    /// A correlation basis is recorded only over the version a run read, and goes when an index
+    /// row is written outside a run; users changed after the settled time are seen.
+    @Test(arguments: Backend.allCases) func aCorrelationBasisHoldsUntilSomethingElseWritesTheIndex(_ backend: Backend) throws {
+        let repository = try makeRepository(backend)
+        let basis = CorrelationBasis(fingerprint: "f1", since: 1000)
+        #expect(try repository.correlationBasis(resource: "HR") == CorrelationBasisState(basis: nil, version: 0))
+        #expect(try repository.write { try $0.recordCorrelationBasis(basis, resource: "HR", ifVersion: 0) })
+        #expect(try repository.correlationBasis(resource: "HR") == CorrelationBasisState(basis: basis, version: 1))
+        // A run that read version 0 finds a basis recorded since: its own is not recorded.
+        #expect(try !repository.write { try $0.recordCorrelationBasis(CorrelationBasis(fingerprint: "f2", since: 2000), resource: "HR", ifVersion: 0) })
+        #expect(try repository.correlationBasis(resource: "HR").basis == basis)
+        // The run's own writes leave it; a row written one by one drops it, for its resource only.
+        var writes = IndexWrites()
+        writes.upsert(IndexEntry(resource: "HR", accountID: "a1", owner: nil, situation: "UNMATCHED", attributes: [], digest: "d",
+                                 lastSeen: 5, lastReconciled: 5, explanation: nil))
+        try repository.write { try $0.write(writes) }
+        #expect(try repository.correlationBasis(resource: "HR").basis == basis)
+        try repository.write { writer in
+            try writer.upsertIndex(IndexEntry(resource: "HR", accountID: "a2", owner: nil, situation: "UNMATCHED", attributes: [], digest: "d",
+                                              lastSeen: 5, lastReconciled: 5, explanation: nil))
+            try writer.upsertIndex(IndexEntry(resource: "HR", accountID: "a3", owner: nil, situation: "UNMATCHED", attributes: [], digest: "d",
+                                              lastSeen: 5, lastReconciled: 5, explanation: nil))
+        }
+        #expect(try repository.correlationBasis(resource: "HR") == CorrelationBasisState(basis: nil, version: 2))
+        #expect(try !repository.write { try $0.recordCorrelationBasis(basis, resource: "HR", ifVersion: 1) })
+        #expect(try repository.write { try $0.dropCorrelationBasis(resource: "HR") } == 3)
+        #expect(try repository.write { try $0.recordCorrelationBasis(basis, resource: "HR", ifVersion: 3) })
+        #expect(try repository.correlationBasis(resource: "HR") == CorrelationBasisState(basis: basis, version: 4))
+        #expect(try repository.correlationBasis(resource: "LDAP") == CorrelationBasisState(basis: nil, version: 0))
+
+        let before = currentMillis()
+        try repository.saveUsers([User(name: "ann")])
+        let settled = try repository.userChangesSettled()
+        #expect(settled >= before - SQLRepository.clockMargin)
+        #expect(try repository.anyUserModified(since: before - SQLRepository.clockMargin))
+        #expect(try !repository.anyUserModified(since: currentMillis() + 1000))
+        try repository.write { try $0.link(user: "ann", resource: "HR", accountID: "a1") }
+        #expect(try repository.anyUserModified(since: settled))
+    }
+
     @Test(arguments: Backend.allCases) func theAccountIndexKeepsRowsHistoryAndSearches(_ backend: Backend) throws {
         let repository = try makeRepository(backend)
         #expect(try repository.hasIndexRows(resource: "HR") == false)
