@@ -24,6 +24,10 @@ public struct RunOptions: Sendable {
     /// The schedule slot (computed time) a scheduled run is for: refused when another server
     /// already started that slot.
     public var slot: Int64?
+    /// Run the correlation rule for every account nobody claims, even an unchanged one whose
+    /// situation the index could keep (`CorrelationReuse`): after users were changed other
+    /// than through the engine, which cannot see that.
+    public var correlatesAll = false
     public init() {}
 }
 

@@ -29,6 +29,11 @@ struct ReconciliationRun {
     private let evaluator: Evaluator
     /// Step 4, with the correlation and confirmation rules' argument names resolved once per run.
     private let correlator: Correlator
+    /// Whether unchanged accounts keep the situation their last correlation gave them.
+    private var correlationReuse: CorrelationReuse
+    /// The accounts that did, and those correlated.
+    private var reusedCorrelations = 0
+    private var correlatedAccounts = 0
     private let started = currentMillis()
     /// The policy's values a run reads for every account, read once (reading a `Setting`
     /// copies where it came from): the response to each situation (by `Situation.position`),
@@ -107,6 +112,8 @@ struct ReconciliationRun {
                                 correlationCall: evaluator.prepare(rule: policy.correlationRule.value, argumentNames: ["account"]),
                                 confirmationCall: policy.confirmationRule.value.flatMap { evaluator.prepare(rule: $0, argumentNames: ["userview", "account"]) },
                                 repository: engine.repository, explaining: policy.explainSituation.value)
+        correlationReuse = CorrelationReuse(resource: resource, policy: policy, options: evaluator.options, library: evaluator.library,
+                                            explaining: policy.explainSituation.value, forced: options.correlatesAll)
         tally = RunSummary(taskID: taskID, resource: resource.name, mode: options.mode, status: "running", dryRun: options.dryRun)
         responses = Situation.allCases.map(policy.response)
         proxyAdministrator = policy.proxyAdministrator.value
@@ -119,12 +126,16 @@ struct ReconciliationRun {
     private var repository: any IdentityRepository { engine.repository }
     /// Without a proxy administrator results are recorded but no response or workflow runs.
     private var acting: Bool { proxyAdministrator != nil && !options.dryRun }
+    /// Whether the run, if it ends well, will have examined every account and recorded the
+    /// result (what a `CorrelationBasis` needs).
+    private var examinesEverything: Bool { !options.dryRun && options.mode == .full && options.accounts == nil && part == nil }
 
     // MARK: The run
 
     mutating func execute() throws -> RunSummary {
         defer { try? writer.wait() }  // a run that fails still ends with its last batch written or refused
         if part == nil { try preReconciliation() }
+        try correlationReuse.start(repository, resource: resource.name, recording: examinesEverything, writing: !options.dryRun)
         // Step 1: what the repository expects.
         let inPart = part.map { part in { @Sendable (accountID: String) in part.contains(accountID) } }
         // The index rows load on the other core while the links and assignments load here.
@@ -166,6 +177,8 @@ struct ReconciliationRun {
         func handleWindow(_ window: consuming ClassifiedWindow) throws -> Bool {
             let correlated = window.correlatedOutcomes()
             var nextCorrelated = correlated.startIndex
+            reusedCorrelations += window.reused
+            correlatedAccounts += correlated.count
             for index in window.accounts.indices {
                 if stopped != nil { return false }
                 examined += 1
@@ -177,7 +190,7 @@ struct ReconciliationRun {
                 // Steps 2-4 for an account that exists. Each outcome is moved out of the window,
                 // not copied: copying and freeing a million outcomes cost a tenth of a run.
                 let classified: Result<Outcome, any Error>
-                if let claimed = window.claimed[index].take() {
+                if let claimed = window.settled[index].take() {
                     classified = .success(claimed)
                 } else {
                     classified = correlated[nextCorrelated]
@@ -280,6 +293,14 @@ struct ReconciliationRun {
     private mutating func conclude() throws -> RunSummary {
         if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !tally.cancelled {
             try repository.touchIndex(resource: resource.name, at: started)
+            if examinesEverything && errorCount == 0 { try correlationReuse.finish(repository, resource: resource.name) }
+        }
+        if reusedCorrelations > 0, let since = correlationReuse.basisTime {
+            let time = Date(timeIntervalSince1970: Double(since) / 1000).formatted(.iso8601)
+            tally.details.append("\(reusedCorrelations) unchanged accounts kept the situation correlation gave them: no rule or user changed since \(time)")
+        }
+        if correlatedAccounts > 0, let reason = correlationReuse.unrepeatable {
+            tally.details.append("the \(correlatedAccounts) accounts correlated will be correlated again by the next full run, changed or not: \(reason)")
         }
         try workflow(policy.postReconciliationWorkflow.value, [("resourceName", .string(resource.name)),
                                                                ("mode", .string(options.mode.rawValue)), ("taskId", taskValue)])
@@ -462,12 +483,15 @@ struct ReconciliationRun {
         var claimed: Int?
     }
 
-    /// A window of accounts classified: what links and assignments settled, and the
-    /// correlations of the others, which run on other threads (every core) from the start.
+    /// A window of accounts classified: what links and assignments settled (or the index kept
+    /// from an unchanged account's correlation), and the correlations of the others, which run
+    /// on other threads (every core) from the start.
     private struct ClassifiedWindow {
         let accounts: [WindowAccount]
-        /// Per account, what links and assignments settled; nil where correlation decides.
-        var claimed: [Outcome?]
+        /// Per account, what links, assignments or the index settled; nil where correlation decides.
+        var settled: [Outcome?]
+        /// How many of those the index settled (`CorrelationReuse`).
+        let reused: Int
         let correlated: Background<[Result<Outcome, any Error>]>?
 
         /// The outcomes of the accounts `claimed` leaves nil, in the window's order, once the
@@ -484,15 +508,21 @@ struct ReconciliationRun {
     /// through the correlation rule on other threads: each costs a few repository reads and
     /// two rule calls, and none depends on another.
     private func classify(_ window: [WindowAccount], claims: Claims, expected: [String: [String]]) -> ClassifiedWindow {
-        let claimed = window.map { classifyByClaims($0.account, claimed: $0.claimed, claims: claims, expected: expected) }
-        let unclaimed = window.indices.filter { claimed[$0] == nil }.map { window[$0].account }
-        guard !unclaimed.isEmpty else { return ClassifiedWindow(accounts: window, claimed: claimed, correlated: nil) }
+        var reused = 0
+        let settled = window.map { account -> Outcome? in
+            if let claimed = classifyByClaims(account.account, claimed: account.claimed, claims: claims, expected: expected) { return claimed }
+            guard let kept = correlationReuse.outcome(for: account.account, known: account.known.map { previous[position: $0] }) else { return nil }
+            reused += 1
+            return kept
+        }
+        let unclaimed = window.indices.filter { settled[$0] == nil }.map { window[$0].account }
+        guard !unclaimed.isEmpty else { return ClassifiedWindow(accounts: window, settled: settled, reused: reused, correlated: nil) }
         let correlator = correlator
         let batches = stride(from: 0, to: unclaimed.count, by: Self.correlationBatch).map {
             Array(unclaimed[$0..<Swift.min($0 + Self.correlationBatch, unclaimed.count)])
         }
         let correlated = Background { mapOnAllCores(batches, minimumPerCore: 1) { correlator.correlate($0) }.flatMap { $0 } }
-        return ClassifiedWindow(accounts: window, claimed: claimed, correlated: correlated)
+        return ClassifiedWindow(accounts: window, settled: settled, reused: reused, correlated: correlated)
     }
 
     /// The situation links (CONFIRMED, COLLISION) or assignments (FOUND, DISPUTED) give an

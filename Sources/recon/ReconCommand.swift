@@ -198,6 +198,8 @@ extension ReconCommand {
         @Flag(help: "A full reconciliation (the default).") var full = false
         @Flag(help: "Only what changed since the last run.") var incremental = false
         @Flag(name: .customLong("dry-run"), help: "Classify and report the responses it would take; change nothing.") var dryRun = false
+        @Flag(name: .customLong("correlate-all"), help: "Run the correlation rule for every unowned account, even an unchanged one that could keep its situation (after users were changed other than through recon).")
+        var correlateAll = false
         @Option(help: "Split a full run into this many buckets that every server sharing the repository helps with (default: the policy's buckets).")
         var buckets: Int?
 
@@ -220,6 +222,7 @@ extension ReconCommand {
                 var options = RunOptions()
                 options.mode = incremental ? .incremental : .full
                 options.dryRun = dryRun
+                options.correlatesAll = correlateAll
                 options.server = global.serverName
                 let progress = Progress(resource: name)
                 options.progress = { count in progress.update(count) }

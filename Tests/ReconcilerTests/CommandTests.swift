@@ -101,6 +101,15 @@ import TestSupport
         // The second run finds what the first one fixed.
         let again = try #require(try json(try recon(["run", "HR", "--json"], in: directory).output) as? [String: Any])
         #expect((again["situations"] as? [String: Int])?["CONFIRMED"] == 16)
+        // Once nothing changes, Directory's unmatched account keeps its situation, unless asked.
+        func detailsOfRun(_ arguments: [String]) throws -> String {
+            #expect(try recon(["run", "Directory"] + arguments, in: directory).status == 0)
+            let tasks = try #require(try json(try recon(["tasks", "--json"], in: directory).output) as? [[String: Any]])
+            return tasks.first?["details"] as? String ?? ""
+        }
+        _ = try detailsOfRun([])
+        #expect(try detailsOfRun([]).contains("1 unchanged accounts kept the situation correlation gave them"))
+        #expect(try !detailsOfRun(["--correlate-all"]).contains("unchanged accounts kept"))
     }
 
     @Test(.enabled(if: binary != nil)) func exitCodesAndConfigurationErrors() throws {
