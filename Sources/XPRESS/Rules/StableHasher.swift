@@ -11,7 +11,10 @@ public struct StableHasher: Sendable {
     /// Adds the UTF-8 bytes of `text`, then a byte no UTF-8 text holds, so that ("ab", "c")
     /// and ("a", "bc") differ.
     public mutating func combine(_ text: String) {
-        for byte in text.utf8 { add(byte) }
+        var text = text
+        text.withUTF8 { bytes in
+            for byte in bytes { add(byte) }
+        }
         add(0xFF)
     }
 
@@ -36,14 +39,17 @@ extension XMLElement {
     }
 
     private func addSource(to hasher: inout StableHasher) {
-        hasher.combine(qualifiedName)
+        if let prefix { hasher.combine(prefix) }
+        hasher.combine(name)
         for attribute in attributes {
             hasher.combine(attribute.name)
             hasher.combine(attribute.value)
         }
         let children = elements
         let text = self.text
-        hasher.combine(children.isEmpty || !text.allSatisfy(\.isWhitespace) ? text : "")
+        // Bytes, not characters: this runs for every rule a lint loads.
+        let indentation = !children.isEmpty && text.utf8.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
+        hasher.combine(indentation ? "" : text)
         hasher.combine(UInt64(children.count))
         for child in children { child.addSource(to: &hasher) }
     }
