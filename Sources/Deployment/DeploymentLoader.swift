@@ -97,8 +97,12 @@ public struct DeploymentLoader {
             case "Resource": readResource(object)
             case "Administrator": readAdministrator(object)
             case "Form": readForm(object, file: document.file)
-            case "ReconcilePolicy": readPolicy(object)
-            case "ReverseSyncPolicy": readReverseSync(object)
+            case "ReconcilePolicy":
+                checkAttributes(object)
+                readPolicy(object)
+            case "ReverseSyncPolicy":
+                checkAttributes(object)
+                readReverseSync(object)
             default: break
             }
         }
@@ -292,13 +296,45 @@ public struct DeploymentLoader {
                 }
             case "CapabilityAttribute":
                 if let name = child.attribute("name") { capabilities.append(name) }
-            default: break
+            case "Description", "Comments": break
+            default: problem("<ReverseSyncPolicy> does not take <\(child.name)>", at: child.location)
             }
         }
         if reverseSync[resource] != nil { problem("a second ReverseSyncPolicy for resource '\(resource)'", at: element.location) }
         reverseSync[resource] = ReverseSyncPolicyDefinition(
             resource: resource, defaultUser: element.attribute("defaultUser"), approver: element.attribute("approver"),
             newAccounts: newAction, modifiedAccounts: modifiedAction, capabilityAttributes: capabilities, location: element.location)
+    }
+
+    /// The attributes each element of a policy takes. A policy's values all have defaults, so a
+    /// misspelt attribute (`correlationRul=`) would be ignored without a word: it is a problem.
+    private static let policyAttributes: [String: Set<String>] = [
+        "ReconcilePolicy": ["name", "resource", "resourceType"],
+        "Scheduling": ["server", "buckets", "modes"],
+        "FullSchedule": ["every", "unit", "start", "timeZone", "repetitionRule"],
+        "IncrementalSchedule": ["every", "unit", "start", "timeZone", "repetitionRule"],
+        "Correlation": ["correlationRule", "confirmationRule"],
+        "Workflow": ["proxyAdministrator", "preReconciliation", "perAccount", "postReconciliation"],
+        "Responses": [],
+        "Response": ["situation", "action"],
+        "AttributeReconciliation": ["enabled"],
+        "Attribute": ["name"],
+        "Options": ["explainSituation", "errorLimit", "maxNativelyRemovedPercent"],
+        "ReverseSyncPolicy": ["resource", "defaultUser", "approver"],
+        "NewAccounts": ["action"],
+        "ModifiedAccounts": ["action"],
+        "CapabilityAttribute": ["name"],
+    ]
+
+    /// Reports the attributes of `element` and of the policy elements inside it that they do
+    /// not take (elements they do not take are reported where they are read).
+    private mutating func checkAttributes(_ element: XMLElement) {
+        guard let allowed = Self.policyAttributes[element.name] else { return }
+        for attribute in element.attributes where !allowed.contains(attribute.name) {
+            let takes = allowed.isEmpty ? "it takes none" : "it takes \(allowed.sorted().joined(separator: ", "))"
+            problem("<\(element.name)> does not take the attribute '\(attribute.name)'; \(takes)", at: element.location)
+        }
+        for child in element.elements { checkAttributes(child) }
     }
 
     private mutating func named(_ element: XMLElement) -> String? {

@@ -123,7 +123,7 @@ public enum LintCatalogue {
                  goodExample: doc("<Rule name='R'><RuleArgument name='x'/><cond><ref>x</ref><s>set</s><s>unset</s></cond></Rule>")),
         LintRule(id: "RC0001", name: "policy-invalid", severity: .error,
                  summary: "A ReconcilePolicy, Resource or ReverseSyncPolicy problem.",
-                 rationale: "Unknown resources or administrators, responses not allowed for their situation, incremental on a resource that cannot, bad schedules and percentages outside 0-100 make the engine reject the whole configuration.",
+                 rationale: "Unknown resources or administrators, responses not allowed for their situation, incremental on a resource that cannot, bad schedules, percentages outside 0-100, and elements or attributes a policy does not take (a misspelt one would leave its value at the default without a word) make the engine reject the whole configuration.",
                  badExample: doc("<Resource name='HR' type='FlatFile'><ResourceAttribute name='file' value='hr.csv'/></Resource>\n<ReconcilePolicy name='HR' resource='HR'><Responses><Response situation='CONFIRMED' action='DELETE_ACCOUNT'/></Responses></ReconcilePolicy>"),
                  goodExample: doc("<Resource name='HR' type='FlatFile'><ResourceAttribute name='file' value='hr.csv'/></Resource>\n<ReconcilePolicy name='HR' resource='HR'><Responses><Response situation='UNMATCHED' action='DISABLE_ACCOUNT'/></Responses></ReconcilePolicy>")),
         LintRule(id: "RC0002", name: "bad-suppression", severity: .warning,

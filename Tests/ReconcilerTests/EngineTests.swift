@@ -359,10 +359,12 @@ let everySituationUsers = [
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data(hrConfiguration(policy: """
         <ReconcilePolicy name='P' resource='HR'><Correlation correlationRule='Nope'/>
-          <Responses><Response situation='CONFIRMED' action='DELETE_ACCOUNT'/></Responses></ReconcilePolicy>
+          <Responses><Response situation='CONFIRMED' action='DELETE_ACCOUNT'/></Responses><Options explainSituaton='true'/></ReconcilePolicy>
         """, extra: "<Rule name='Odd'><map><s>k</s></map></Rule>").utf8).write(to: directory.appendingPathComponent("config.xml"))
         let (_, problems) = ConfigurationLoader.load(directory: directory.path)
         #expect(Set(problems.map(\.id)) == ["XP0202", "RC0001", "XP0104"], "\(problems)")
+        // A misspelt attribute would leave its value at the default without a word.
+        #expect(problems.contains { $0.message.hasPrefix("<Options> does not take the attribute 'explainSituaton'") })
         #expect(problems.allSatisfy { $0.location.line > 1 && $0.location.file.hasSuffix("config.xml") })
     }
 }

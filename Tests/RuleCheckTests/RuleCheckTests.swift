@@ -167,6 +167,9 @@ func lint(_ files: [String: String], configuration: LintConfiguration = LintConf
           </ReconcilePolicy>
           <ReconcilePolicy name='Ghost' resource='Ghost'/>
           <ReverseSyncPolicy resource='HR'><NewAccounts action='EXPLODE'/></ReverseSyncPolicy>
+          <ReconcilePolicy name='Typos' resourceTyp='FlatFile'><Correlation correlationRul='USER_NAME_MATCHES_ACCOUNT_ID'/>
+            <Responses situation='UNMATCHED'/></ReconcilePolicy>
+          <ReverseSyncPolicy resource='Other' aprover='x'><NewAccount action='ACCEPT'/></ReverseSyncPolicy>
         </Waveset>
         """])
         let messages = report.findings.map { "\($0.location.line) \($0.id) \($0.message)" }
@@ -174,7 +177,12 @@ func lint(_ files: [String: String], configuration: LintConfiguration = LintConf
                          "6 RC0001 every='0'", "6 RC0001 unit='fortnights'", "6 RC0001 modes='BOTH' asks for incremental",
                          "7 XP0202 no loaded file defines a rule named 'No Such Rule'", "8 RC0001 proxyAdministrator 'Nobody'",
                          "9 RC0001 maxNativelyRemovedPercent='150'", "9 RC0001 errorLimit='-1'",
-                         "11 RC0001 policy 'Ghost' names resource 'Ghost'", "12 RC0001 <NewAccounts action='EXPLODE'>"] {
+                         "11 RC0001 policy 'Ghost' names resource 'Ghost'", "12 RC0001 <NewAccounts action='EXPLODE'>",
+                         "13 RC0001 <ReconcilePolicy> does not take the attribute 'resourceTyp'; it takes name, resource, resourceType",
+                         "13 RC0001 <Correlation> does not take the attribute 'correlationRul'; it takes confirmationRule, correlationRule",
+                         "14 RC0001 <Responses> does not take the attribute 'situation'; it takes none",
+                         "15 RC0001 <ReverseSyncPolicy> does not take the attribute 'aprover'",
+                         "15 RC0001 <ReverseSyncPolicy> does not take <NewAccount>"] {
             #expect(messages.contains { $0.hasPrefix(expected) || $0.contains(expected) }, "missing \(expected) in \(messages)")
         }
     }
