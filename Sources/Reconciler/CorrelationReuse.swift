@@ -32,9 +32,8 @@ struct CorrelationReuse {
     private var found = CorrelationBasisState(basis: nil, version: 0)
     /// When the run will record its basis: the time users had settled at its start.
     private var settled: Int64?
-    /// Whether unchanged accounts take their situation from the index in this run.
-    private(set) var active = false
-    /// When the basis the run reuses was taken.
+    /// When the basis this run reuses was taken; nil when unchanged accounts do not take their
+    /// situation from the index in this run.
     private(set) var basisTime: Int64?
 
     /// Changes whenever what correlation does with the same rules, account and users changes
@@ -84,8 +83,7 @@ struct CorrelationReuse {
         guard let basis = found.basis else { return }
         if basis.fingerprint == fingerprint {
             guard allowed else { return }
-            active = try !repository.anyUserModified(since: basis.since)
-            if active { basisTime = basis.since }
+            if try !repository.anyUserModified(since: basis.since) { basisTime = basis.since }
         } else if writing {
             let version = try repository.write { try $0.dropCorrelationBasis(resource: resource) }
             found = CorrelationBasisState(basis: nil, version: version)
@@ -95,7 +93,7 @@ struct CorrelationReuse {
     /// The outcome the index row `known` records for `account`, when correlation gave it and
     /// reuse is on; nil when the account must be correlated.
     func outcome(for account: StreamedAccount, known: KnownEntry?) -> ReconciliationRun.Outcome? {
-        guard active, let known, let situation = known.situation, known.digest == .number(account.digest),
+        guard basisTime != nil, let known, let situation = known.situation, known.digest == .number(account.digest),
               !explaining || known.explanation != nil else { return nil }
         switch situation {
         case .unmatched where known.owner == nil: break

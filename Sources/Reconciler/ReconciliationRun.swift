@@ -291,9 +291,10 @@ struct ReconciliationRun {
     /// The end of a run: the index rows every account kept, the post-reconciliation workflow,
     /// and the run's status.
     private mutating func conclude() throws -> RunSummary {
-        if !options.dryRun && options.mode == .full && options.accounts == nil && stopped == nil && !tally.cancelled {
+        // Never a bucket: a bucketed run concludes once, in the finishing step.
+        if examinesEverything && stopped == nil && !tally.cancelled {
             try repository.touchIndex(resource: resource.name, at: started)
-            if examinesEverything && errorCount == 0 { try correlationReuse.finish(repository, resource: resource.name) }
+            if errorCount == 0 { try correlationReuse.finish(repository, resource: resource.name) }
         }
         if reusedCorrelations > 0, let since = correlationReuse.basisTime {
             let time = Date(timeIntervalSince1970: Double(since) / 1000).formatted(.iso8601)
